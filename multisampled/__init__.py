@@ -1,0 +1,53 @@
+"""multisampled: TensorFlow/Paddle sampled softmax, NCE and candidate samplers on any Array API
+framework (NumPy, PyTorch, JAX, TensorFlow, and third-party backends through plugins).
+
+Every function takes arrays of one framework and returns arrays of the same framework; host data
+(NumPy arrays, lists) goes to ``backend=``, ``use_backend(...)``, ``$MULTISAMPLED_BACKEND`` or
+NumPy, in that order.
+"""
+
+from ._registry import BackendInfo, backends, use_backend
+from ._rng import Generator
+from .plugin import hookimpl
+from ._hits import compute_accidental_hits
+from ._losses import (
+    compute_sampled_logits,
+    nce_loss,
+    rank_sampled_softmax_loss,
+    sampled_softmax_loss,
+    sampled_softmax_with_cross_entropy,
+)
+from .samplers import (
+    CandidateSamples,
+    LearnedUnigramSampler,
+    all_candidate_sampler,
+    fixed_unigram_candidate_sampler,
+    learned_unigram_candidate_sampler,
+    log_uniform_candidate_sampler,
+    uniform_candidate_sampler,
+)
+from . import v1
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendInfo",
+    "CandidateSamples",
+    "Generator",
+    "LearnedUnigramSampler",
+    "all_candidate_sampler",
+    "backends",
+    "compute_accidental_hits",
+    "compute_sampled_logits",
+    "fixed_unigram_candidate_sampler",
+    "hookimpl",
+    "learned_unigram_candidate_sampler",
+    "log_uniform_candidate_sampler",
+    "nce_loss",
+    "rank_sampled_softmax_loss",
+    "sampled_softmax_loss",
+    "sampled_softmax_with_cross_entropy",
+    "uniform_candidate_sampler",
+    "use_backend",
+    "v1",
+]

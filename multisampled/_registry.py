@@ -1,0 +1,303 @@
+"""Backend registry: plugin loading, array-type detection, and backend selection.
+
+Selection rules (one place, here):
+1. Arrays of a framework go to that framework's backend. Two frameworks in one call is a
+   ``TypeError`` naming both.
+2. Host data (NumPy arrays, lists, scalars) goes to ``backend=`` if given, else the innermost
+   ``use_backend(...)``, else ``$MULTISAMPLED_BACKEND``, else ``"numpy"``.
+3. An array no plugin claims but that array-api-compat understands (array-api-strict, say) runs
+   on a generic backend built from its own namespace, with the portable fallbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import os
+import sys
+import threading
+from typing import Any, Iterable, NamedTuple, Optional
+
+import pluggy
+
+from . import plugin
+from .plugin import Backend
+
+ENV_VAR = "MULTISAMPLED_BACKEND"
+ENTRY_POINT_GROUP = "multisampled.backends"
+DEFAULT_BACKEND = "numpy"
+
+_lock = threading.Lock()
+_pm: Optional[pluggy.PluginManager] = None
+_backends: dict[str, Backend] = {}
+_type_cache: dict[type, Optional[Backend]] = {}
+_generic_cache: dict[type, Backend] = {}
+_selected: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+    "multisampled_backend", default=None
+)
+
+
+class BackendInfo(NamedTuple):
+    name: str
+    version: Optional[str]
+    available: bool
+    extra: str
+    plugin: str
+
+
+def _register(backend: Backend) -> None:
+    if not isinstance(backend, Backend):
+        raise TypeError(
+            f"register() expects a multisampled.plugin.Backend, got {type(backend).__name__}"
+        )
+    if backend.name in _backends and _backends[backend.name] is not backend:
+        raise ValueError(f"backend {backend.name!r} is registered twice")
+    _backends[backend.name] = backend
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The loaded plugin manager (built-ins and third parties, through entry points)."""
+    global _pm
+    with _lock:
+        if _pm is None:
+            pm = pluggy.PluginManager(plugin.PROJECT)
+            pm.add_hookspecs(plugin)
+            _load_entry_points(pm)
+            pm.hook.multisampled_register_backends(register=_register)
+            _pm = pm
+        return _pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Load every plugin of the entry-point group; a broken plugin warns instead of failing."""
+    import importlib.metadata
+    import warnings
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:
+            warnings.warn(
+                f"multisampled: backend plugin {ep.name!r} ({ep.value}) failed to load: {exc!r}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            continue
+        pm.register(module, name=ep.name)
+
+
+def register_plugin(module_or_object: Any) -> None:
+    """Register a plugin object directly (for tests and interactive use)."""
+    pm = plugin_manager()
+    with _lock:
+        pm.register(module_or_object)
+        # the hook already ran for the entry-point plugins; run it for this one alone
+        pm.subset_hook_caller(
+            "multisampled_register_backends",
+            remove_plugins=[p for p in pm.get_plugins() if p is not module_or_object],
+        )(register=_register)
+        _type_cache.clear()
+
+
+def _all() -> dict[str, Backend]:
+    plugin_manager()
+    return _backends
+
+
+def backends() -> list[BackendInfo]:
+    """The registered backends, with framework version and availability."""
+    out = []
+    for name, b in sorted(_all().items(), key=lambda kv: (kv[0] != DEFAULT_BACKEND, kv[0])):
+        version = None
+        try:
+            version = b.version()
+        except Exception:
+            version = None
+        mod = getattr(b.namespace, "__module__", "") or ""
+        out.append(BackendInfo(name, version, version is not None, b.extra, mod))
+    return out
+
+
+def _unknown_backend(name: Any, source: str) -> ValueError:
+    infos = backends()
+    installed = [i.name for i in infos if i.available]
+    missing = [f"{i.name} (pip install 'multisampled[{i.extra}]')" for i in infos if not i.available]
+    msg = f"{source}={name!r} is not a known backend; installed backends: {installed}"
+    if missing:
+        msg += f"; registered but not installed: {missing}"
+    return ValueError(msg)
+
+
+def get_backend(name: str, *, source: str = "backend") -> Backend:
+    """The backend registered as ``name``; a clear error if unknown or not installed."""
+    if isinstance(name, Backend):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"{source} must be a backend name (str), got {type(name).__name__}")
+    b = _all().get(name)
+    if b is None:
+        raise _unknown_backend(name, source)
+    if not b.available():
+        raise ImportError(
+            f"{source}={name!r}: the backend is registered but its framework is not installed; "
+            f"install it with: pip install 'multisampled[{b.extra}]'"
+        )
+    return b
+
+
+def env_backend_name() -> Optional[str]:
+    """``$MULTISAMPLED_BACKEND``, validated. The only place the variable is read."""
+    value = os.environ.get(ENV_VAR)
+    if value is None or value.strip() == "":
+        return None
+    value = value.strip()
+    get_backend(value, source=ENV_VAR)
+    return value
+
+
+def default_backend() -> Backend:
+    """The backend host data goes to when no ``backend=`` is given."""
+    name = _selected.get()
+    if name is not None:
+        return get_backend(name, source="use_backend")
+    name = env_backend_name()
+    return get_backend(name or DEFAULT_BACKEND, source=ENV_VAR if name else "backend")
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Send host data (NumPy arrays, lists, scalars) to backend ``name`` inside the block."""
+    get_backend(name, source="use_backend")
+    token = _selected.set(name)
+    try:
+        yield get_backend(name)
+    finally:
+        _selected.reset(token)
+
+
+def _is_host(x: Any) -> bool:
+    if x is None or isinstance(x, (bool, int, float, complex, list, tuple, str, bytes)):
+        return True
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, (np.ndarray, np.generic))
+
+
+def _claim(x: Any) -> Optional[Backend]:
+    tp = type(x)
+    try:
+        return _type_cache[tp]
+    except KeyError:
+        pass
+    found = None
+    for b in _all().values():
+        if b.module in sys.modules:
+            try:
+                if b.is_array_type(tp):
+                    found = b
+                    break
+            except Exception:
+                continue
+    if found is None:
+        found = _generic_for_instance(x)
+    _type_cache[tp] = found
+    return found
+
+
+def _generic_for_instance(x: Any) -> Optional[Backend]:
+    tp = type(x)
+    if tp in _generic_cache:
+        return _generic_cache[tp]
+    import array_api_compat
+
+    if not array_api_compat.is_array_api_obj(x):
+        return None
+    xp = array_api_compat.array_namespace(x)
+    modname = tp.__module__.split(".")[0]
+
+    def _version(m=modname):
+        mod = sys.modules.get(m)
+        return getattr(mod, "__version__", "unknown") if mod is not None else None
+
+    def _to_numpy(a, xp=xp):
+        import numpy as np
+
+        return np.asarray(a)
+
+    def _asarray(v, dtype=None, device=None, xp=xp):
+        import numpy as np
+
+        if dtype is not None:
+            v = np.asarray(v, dtype=dtype)
+            dtype = getattr(xp, np.dtype(dtype).name)
+        return xp.asarray(v, dtype=dtype, device=device)
+
+    b = Backend(
+        name=f"array_api:{modname}",
+        module=modname,
+        is_array_type=lambda t, tp=tp: t is tp,
+        namespace=lambda xp=xp: xp,
+        asarray=_asarray,
+        to_numpy=_to_numpy,
+        version=_version,
+        extra="",
+    )
+    _generic_cache[tp] = b
+    return b
+
+
+def backend_of(*arrays: Any, backend: Optional[str] = None) -> Backend:
+    """The backend for a call whose array arguments are ``arrays`` (nested lists allowed)."""
+    found: Optional[Backend] = None
+    found_type: Optional[type] = None
+    for x in _flatten(arrays):
+        if _is_host(x):
+            continue
+        b = _claim(x)
+        if b is None:
+            raise TypeError(
+                f"multisampled does not know arrays of type {type(x).__module__}."
+                f"{type(x).__qualname__}; installed backends: "
+                f"{[i.name for i in backends() if i.available]}"
+            )
+        if found is None:
+            found, found_type = b, type(x)
+        elif b is not found:
+            raise TypeError(
+                f"arrays from two frameworks in one call: {found.name} "
+                f"({found_type.__module__}.{found_type.__qualname__}) and {b.name} "
+                f"({type(x).__module__}.{type(x).__qualname__}); convert them to one framework"
+            )
+    if found is not None:
+        if backend is not None:
+            requested = get_backend(backend)
+            if requested is not found:
+                raise TypeError(
+                    f"backend={backend!r} was requested but the arrays are {found.name} arrays "
+                    f"({found_type.__module__}.{found_type.__qualname__})"
+                )
+        return found
+    if backend is not None:
+        return get_backend(backend)
+    return default_backend()
+
+
+def _flatten(items: Iterable[Any]):
+    for x in items:
+        if isinstance(x, (list, tuple)):
+            # a list of shards or a sampled_values triple: look inside
+            yield from _flatten(x)
+        else:
+            yield x
+
+
+def _reset_for_tests() -> None:
+    """Forget loaded plugins and caches (tests that install plugins use this)."""
+    global _pm
+    with _lock:
+        _pm = None
+        _backends.clear()
+        _type_cache.clear()
+        _generic_cache.clear()

@@ -1,0 +1,1 @@
+"""STUB: tf.compat.v1 signatures. To be implemented."""
