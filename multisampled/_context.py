@@ -34,6 +34,12 @@ class Ctx:
                 pass
         return self.xp.int64
 
+    @property
+    def host_checks(self) -> bool:
+        """Whether value checks may read this call's arrays on the host (no accelerator sync)."""
+        h = self.backend.host_checks
+        return bool(h(self.device)) if callable(h) else bool(h)
+
     def is_backend_array(self, x: Any) -> bool:
         return x is not None and not _registry._is_host(x)
 

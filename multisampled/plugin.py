@@ -62,8 +62,8 @@ class Backend:
         host synchronisation) when ``condition_array`` (a 0-d bool array) is False. Backends that
         can check values on the host cheaply leave it None and the core checks eagerly.
       host_checks: whether value checks (label range, positive probabilities) may read array
-        values on the host. True for host backends; accelerator backends set it False and rely
-        on ``assert_async`` or on the user's ``validate_args`` switch.
+        values on the host: a bool, or ``device -> bool`` (PyTorch: True on CPU, False on CUDA).
+        Where it is False the core uses ``assert_async`` and never synchronises.
       float_dtypes: names of the floating dtypes the backend supports, for the dtype rules.
     """
 
@@ -80,7 +80,7 @@ class Backend:
     device_of: Optional[Callable[[Any], str]] = None
     threefry2x32: Optional[Callable[..., Any]] = None
     assert_async: Optional[Callable[[Any, str], None]] = None
-    host_checks: bool = True
+    host_checks: Any = True
     float_dtypes: tuple = ("float16", "float32", "float64")
 
     def available(self) -> bool:
