@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import os
 import sys
 import threading
@@ -28,7 +27,7 @@ ENV_VAR = "MULTISAMPLED_BACKEND"
 ENTRY_POINT_GROUP = "multisampled.backends"
 DEFAULT_BACKEND = "numpy"
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a plugin may query the registry while registering
 _pm: Optional[pluggy.PluginManager] = None
 _backends: dict[str, Backend] = {}
 _type_cache: dict[type, Optional[Backend]] = {}
@@ -140,12 +139,22 @@ def get_backend(name: str, *, source: str = "backend") -> Backend:
     b = _all().get(name)
     if b is None:
         raise _unknown_backend(name, source)
-    if not b.available():
+    if not _available(b):
         raise ImportError(
             f"{source}={name!r}: the backend is registered but its framework is not installed; "
             f"install it with: pip install 'multisampled[{b.extra}]'"
         )
     return b
+
+
+_availability: dict[str, bool] = {}
+
+
+def _available(b: Backend) -> bool:
+    # reading package metadata costs ~1 ms: once per backend, not once per call
+    if b.name not in _availability:
+        _availability[b.name] = b.available()
+    return _availability[b.name]
 
 
 def env_backend_name() -> Optional[str]:
@@ -301,3 +310,4 @@ def _reset_for_tests() -> None:
         _backends.clear()
         _type_cache.clear()
         _generic_cache.clear()
+        _availability.clear()
