@@ -1,3 +1,98 @@
-"""STUB: TF compute_accidental_hits. To be implemented."""
-def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=None, name=None, backend=None):
-    raise NotImplementedError
+"""Accidental hits: sampled candidates that equal one of a row's own true labels (TF semantics).
+
+TF builds a map from candidate VALUE to POSITION by overwriting positions 0..S-1 in order, so a
+value sampled several times is reported only at its LAST position. Hits are per row: candidate
+``j`` is a hit of row ``i`` when ``is_last[j]`` and it equals any of row ``i``'s labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ._checks import check_int_labels, check_positive_int, check_rank, check_shape
+from ._context import context
+
+FLT_MAX = 3.4028234663852886e38  # the largest finite float32; TF's mask weight is -FLT_MAX
+
+
+def last_occurrence(ctx: Any, candidates: Any) -> Any:
+    """Bool ``[S]``: position ``j`` holds the last occurrence of its value in ``candidates``.
+
+    A stable sort keeps equal values in position order, so the last of each run of equal sorted
+    values is the last occurrence; the inverse permutation (argsort of the permutation) maps the
+    flags back to positions without a scatter.
+    """
+    xp = ctx.xp
+    n = candidates.shape[0]
+    if n == 0:
+        return xp.zeros((0,), dtype=xp.bool, device=ctx.device)
+    order = xp.argsort(candidates, stable=True)
+    ordered = xp.take(candidates, order)
+    last_in_run = xp.concat(
+        [ordered[:-1] != ordered[1:], xp.ones((1,), dtype=xp.bool, device=ctx.device)]
+    )
+    inverse = xp.argsort(order, stable=True)
+    return xp.take(last_in_run, inverse)
+
+
+def hit_mask(ctx: Any, labels: Any, candidates: Any) -> Any:
+    """Bool ``[B, S]``: ``(i, j)`` is an accidental hit as TF's ``compute_accidental_hits``
+    reports it (candidate ``j`` is the last copy of its value and equals one of row ``i``'s
+    labels). ``labels`` is ``[B, T]``, ``candidates`` ``[S]``, same integer dtype."""
+    xp = ctx.xp
+    if labels.shape[1] == 1:
+        equal = labels == candidates[None, :]  # [B, S]
+    else:
+        equal = xp.any(labels[:, :, None] == candidates[None, None, :], axis=1)  # [B, T, S]
+    return equal & last_occurrence(ctx, candidates)[None, :]
+
+
+def compute_accidental_hits(
+    true_classes: Any,
+    sampled_candidates: Any,
+    num_true: int,
+    seed: Optional[int] = None,
+    name: Optional[str] = None,
+    *,
+    backend: Optional[str] = None,
+):
+    """``tf.nn.compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=None,
+    name=None)``.
+
+    Returns ``(indices, ids, weights)``: for each row ``i`` in order and each label column ``t``
+    in order whose label occurs among ``sampled_candidates``, one entry ``(i, position of the
+    LAST occurrence of that value, -FLT_MAX)``. A label repeated within a row is reported once
+    per repetition. ``indices`` is int32, ``ids`` the backend's index dtype (int64, int32 on JAX
+    without x64), ``weights`` float32. ``seed`` and ``name`` are accepted and unused (as in TF).
+
+    The number of hits depends on the data, so this function produces a data-dependent shape;
+    the losses use the dense ``[B, S]`` mask instead and stay free of it. TF accepts only int64
+    ``true_classes``; any integer dtype is accepted here.
+    """
+    del seed, name
+    ctx = context(true_classes, sampled_candidates, backend=backend)
+    xp = ctx.xp
+    num_true = check_positive_int("num_true", num_true)
+    true_classes = ctx.asarray(true_classes)
+    sampled_candidates = ctx.asarray(sampled_candidates)
+    check_int_labels(ctx, "true_classes", true_classes)
+    check_int_labels(ctx, "sampled_candidates", sampled_candidates)
+    check_rank("true_classes", true_classes, 2, "[batch_size, num_true]")
+    check_shape(
+        "true_classes", true_classes, (None, num_true), f"[batch_size, num_true={num_true}]"
+    )
+    check_rank("sampled_candidates", sampled_candidates, 1, "[num_sampled]")
+
+    index = ctx.index_dtype
+    labels = xp.astype(true_classes, index)
+    candidates = xp.astype(sampled_candidates, index)
+    # [B, T, S]: at most one True per (i, t) because only last copies count, so row-major
+    # nonzero order is TF's (row, then label column) order.
+    equal = (labels[:, :, None] == candidates[None, None, :]) & last_occurrence(ctx, candidates)[
+        None, None, :
+    ]
+    rows, _, positions = xp.nonzero(equal)
+    indices = xp.astype(rows, xp.int32)
+    ids = xp.astype(positions, index)
+    weights = xp.full(indices.shape, -FLT_MAX, dtype=xp.float32, device=ctx.device)
+    return indices, ids, weights

@@ -1,1 +1,90 @@
-"""STUB: tf.compat.v1 signatures. To be implemented."""
+"""``tf.compat.v1.nn`` signatures: TF 1.x argument order and the "mod" partition default.
+
+For a single (unsharded) ``weights`` array v1 and v2 give identical results; with a list of
+shards "mod" and "div" read different rows (see ``multisampled._partition``). Pass
+``partition_strategy="div"`` when the training loss must agree with a full softmax over the
+concatenated shards.
+"""
+
+from __future__ import annotations
+
+from . import _losses
+
+__all__ = ["nce_loss", "sampled_softmax_loss"]
+
+
+def sampled_softmax_loss(
+    weights,
+    biases,
+    labels,
+    inputs,
+    num_sampled,
+    num_classes,
+    num_true=1,
+    sampled_values=None,
+    remove_accidental_hits=True,
+    partition_strategy="mod",
+    name="sampled_softmax_loss",
+    seed=None,
+    *,
+    backend=None,
+):
+    """``tf.compat.v1.nn.sampled_softmax_loss(weights, biases, labels, inputs, num_sampled,
+    num_classes, num_true=1, sampled_values=None, remove_accidental_hits=True,
+    partition_strategy="mod", name="sampled_softmax_loss", seed=None)``, ``[B]``.
+
+    Same computation as :func:`multisampled.sampled_softmax_loss`. TF 0.x put ``inputs`` before
+    ``labels``; a call in that order (floating ``labels``, integer ``inputs``) raises a
+    ``TypeError`` saying so.
+    """
+    return _losses.sampled_softmax_loss(
+        weights,
+        biases,
+        labels,
+        inputs,
+        num_sampled,
+        num_classes,
+        num_true=num_true,
+        sampled_values=sampled_values,
+        remove_accidental_hits=remove_accidental_hits,
+        seed=seed,
+        name=name,
+        partition_strategy=partition_strategy,
+        backend=backend,
+    )
+
+
+def nce_loss(
+    weights,
+    biases,
+    labels,
+    inputs,
+    num_sampled,
+    num_classes,
+    num_true=1,
+    sampled_values=None,
+    remove_accidental_hits=False,
+    partition_strategy="mod",
+    name="nce_loss",
+    *,
+    seed=None,
+    backend=None,
+):
+    """``tf.compat.v1.nn.nce_loss(weights, biases, labels, inputs, num_sampled, num_classes,
+    num_true=1, sampled_values=None, remove_accidental_hits=False, partition_strategy="mod",
+    name="nce_loss")``, ``[B]``. ``seed`` (default sampler) is a keyword-only extension."""
+    return _losses.nce_loss(
+        weights,
+        biases,
+        labels,
+        inputs,
+        num_sampled,
+        num_classes,
+        num_true=num_true,
+        sampled_values=sampled_values,
+        remove_accidental_hits=remove_accidental_hits,
+        name=name,
+        seed=seed,
+        partition_strategy=partition_strategy,
+        backend=backend,
+    )

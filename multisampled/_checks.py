@@ -1,0 +1,219 @@
+"""Small reusable argument validators.
+
+Every error names the argument, the value received and what was expected: ``ValueError`` for bad
+values and shapes, ``TypeError`` for wrong Python types and dtypes. Checks of array VALUES go
+through :func:`check_value_range` / :func:`check_positive_finite`, which read values on the host
+only when the backend allows it (``host_checks``) and otherwise hand the condition to the
+backend's ``assert_async`` (never forcing a device-to-host synchronisation).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from typing import Any, Optional, Sequence
+
+
+def check_int(name: str, value: Any) -> int:
+    """``value`` as a Python int; bools and non-integers are a ``TypeError``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got the bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int, got {value!r} of type {type(value).__name__}"
+        ) from None
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as a Python int >= 1."""
+    v = check_int(name, value)
+    if v < 1:
+        raise ValueError(f"{name} must be a positive int (>= 1), got {v}")
+    return v
+
+
+def check_non_negative_int(name: str, value: Any) -> int:
+    """``value`` as a Python int >= 0."""
+    v = check_int(name, value)
+    if v < 0:
+        raise ValueError(f"{name} must be a non-negative int (>= 0), got {v}")
+    return v
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a Python bool (Python and NumPy bools only; no truthiness guessing)."""
+    if isinstance(value, bool):
+        return value
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind == "b" and getattr(value, "ndim", 1) == 0:
+        return bool(value)  # a NumPy bool scalar
+    raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
+
+
+def dtype_name(dtype: Any) -> str:
+    """A short readable name for a dtype of any backend (``float32``, ``int64``)."""
+    s = str(dtype)
+    for prefix in ("torch.", "<dtype: '", "dtype('", "array_api_strict."):
+        if s.startswith(prefix):
+            s = s[len(prefix):]
+    return s.rstrip("')>")
+
+
+def is_integer_dtype(xp: Any, dtype: Any) -> bool:
+    return xp.isdtype(dtype, "integral")
+
+
+def is_floating_dtype(xp: Any, dtype: Any) -> bool:
+    return xp.isdtype(dtype, "real floating")
+
+
+def check_int_labels(ctx: Any, name: str, arr: Any) -> None:
+    """``arr`` must have an integer dtype (floats are refused: a cast would truncate silently)."""
+    if not is_integer_dtype(ctx.xp, arr.dtype):
+        raise TypeError(
+            f"{name} must have an integer dtype (class ids), got dtype {dtype_name(arr.dtype)}; "
+            f"cast explicitly if the values are whole numbers"
+        )
+
+
+def check_floating(ctx: Any, name: str, arr: Any) -> None:
+    """``arr`` must have a real floating dtype."""
+    if not is_floating_dtype(ctx.xp, arr.dtype):
+        raise TypeError(
+            f"{name} must have a real floating dtype, got dtype {dtype_name(arr.dtype)}"
+        )
+
+
+def check_rank(name: str, arr: Any, rank: int, what: str = "") -> None:
+    """``arr.ndim == rank``; ``what`` describes the expected layout (``"[batch, num_true]"``)."""
+    if arr.ndim != rank:
+        layout = f" {what}" if what else ""
+        raise ValueError(
+            f"{name} must be a rank-{rank} array{layout}, got shape {tuple(arr.shape)} "
+            f"(rank {arr.ndim})"
+        )
+
+
+def check_shape(name: str, arr: Any, expected: Sequence[Optional[int]], what: str = "") -> None:
+    """``arr.shape`` must equal ``expected``; ``None`` entries match any size."""
+    shape = tuple(arr.shape)
+    ok = len(shape) == len(expected) and all(
+        e is None or s == e for s, e in zip(shape, expected)
+    )
+    if not ok:
+        shown = "[" + ", ".join("?" if e is None else str(e) for e in expected) + "]"
+        layout = f" {what}" if what else ""
+        raise ValueError(f"{name} must have shape {shown}{layout}, got shape {list(shape)}")
+
+
+def broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:
+    """Whether an array of ``shape`` broadcasts to exactly ``target``."""
+    shape, target = tuple(shape), tuple(target)
+    if len(shape) > len(target):
+        return False
+    for s, t in zip(reversed(shape), reversed(target)):
+        if s != t and s != 1:
+            return False
+    return True
+
+
+def _values_summary(ctx: Any, arr: Any) -> str:
+    xp = ctx.xp
+    lo, hi = xp.min(arr), xp.max(arr)
+    return f"min {_scalar(lo)}, max {_scalar(hi)}"
+
+
+def _scalar(a: Any) -> Any:
+    try:
+        return a.item()
+    except Exception:
+        return float(a)
+
+
+def _run_check(ctx: Any, ok: Any, message_fn) -> None:
+    """Raise ``ValueError(message_fn())`` when the 0-d bool array ``ok`` is False.
+
+    Eager on host-check backends; otherwise through ``assert_async`` when the backend offers it
+    (the message is then built without reading values); otherwise skipped.
+    """
+    if ctx.host_checks:
+        if not bool(ok):
+            raise ValueError(message_fn(True))
+    elif ctx.backend.assert_async is not None:
+        ctx.backend.assert_async(ok, message_fn(False))
+
+
+def check_value_range(ctx: Any, name: str, arr: Any, low: int, high: int) -> None:
+    """Every value of the integer array ``arr`` lies in ``[low, high)``."""
+    if math.prod(arr.shape) == 0:
+        return
+    xp = ctx.xp
+    ok = xp.all((arr >= low) & (arr < high))
+
+    def message(with_values: bool) -> str:
+        got = f"; got values with {_values_summary(ctx, arr)}" if with_values else ""
+        return f"{name} must hold values in [{low}, {high}){got}"
+
+    _run_check(ctx, ok, message)
+
+
+def keep_in_range(ctx: Any, arr: Any, low: int, high: int) -> Any:
+    """``arr`` clipped to ``[low, high)`` where value checks are asynchronous, else unchanged.
+
+    Off the host the range check only reports later, so the ids are clipped to keep the gathers
+    that follow in bounds (an out-of-bounds gather can crash an accelerator or read garbage).
+    """
+    if ctx.host_checks or math.prod(arr.shape) == 0:
+        return arr
+    return ctx.xp.clip(arr, low, high - 1)
+
+
+def check_positive_finite(ctx: Any, name: str, arr: Any) -> None:
+    """Every value of the floating array ``arr`` is finite and > 0 (NaN fails)."""
+    if math.prod(arr.shape) == 0:
+        return
+    xp = ctx.xp
+    ok = xp.all(xp.isfinite(arr) & (arr > 0))
+
+    def message(with_values: bool) -> str:
+        if with_values:
+            if bool(xp.any(xp.isnan(arr))):
+                got = "; got NaN values"
+            else:
+                got = f"; got values with {_values_summary(ctx, arr)}"
+        else:
+            got = ""
+        return f"{name} must be finite and > 0 everywhere (it is used as log(count)){got}"
+
+    _run_check(ctx, ok, message)
+
+
+def check_non_negative(ctx: Any, name: str, arr: Any) -> None:
+    """Every value of the floating array ``arr`` is >= 0 (+inf allowed; NaN fails)."""
+    if math.prod(arr.shape) == 0:
+        return
+    xp = ctx.xp
+    ok = xp.all(arr >= 0)  # NaN compares False
+
+    def message(with_values: bool) -> str:
+        got = f"; got values with {_values_summary(ctx, arr)}" if with_values else ""
+        if with_values and bool(xp.any(xp.isnan(arr))):
+            got = "; got NaN values"
+        return f"{name} must be >= 0 and not NaN everywhere{got}"
+
+    _run_check(ctx, ok, message)
+
+
+def check_positive_scalar(name: str, value: Any) -> float:
+    """A Python (or NumPy) real number that is finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
+        )
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return v
