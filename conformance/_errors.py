@@ -1,0 +1,341 @@
+"""Every bad input raises the documented error type, and the message names the argument.
+
+Checks of array VALUES (label range, positive expected counts) are expected only where the
+backend runs them (``host_checks``, or ``assert_async`` which may raise later: the kit then
+reads the result back and accepts any exception); shape, dtype and size checks always.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from ._kit import KitBase
+from .strategies import example_paddle_problem, example_problem
+
+# (id, api, change, exception type, pattern the message must contain, is a value check)
+# ``api`` is "tf" (each TF-named loss), "v1" (v1 losses with shards), "rank", "sampler",
+# "hits" or "paddle"; ``change`` edits the keyword arguments of a valid call.
+_TF_LOSSES = ("sampled_softmax_loss", "nce_loss", "compute_sampled_logits",
+              "v1.sampled_softmax_loss", "v1.nce_loss")
+
+
+def _labels_out_of_range(kw):
+    kw["labels"] = np.array([[0, 1], [2, 7], [1, 1]], dtype=np.int64)  # 7 == num_classes
+
+
+def _labels_negative(kw):
+    kw["labels"] = np.array([[0, -1], [2, 3], [1, 1]], dtype=np.int64)
+
+
+def _labels_rank1(kw):
+    kw["labels"] = kw["labels"][:, 0]
+
+
+def _labels_float(kw):
+    kw["labels"] = kw["labels"].astype(np.float32)
+
+
+def _num_true_mismatch(kw):
+    kw["num_true"] = 3
+
+
+def _inputs_rank1(kw):
+    kw["inputs"] = kw["inputs"][0]
+
+
+def _inputs_int(kw):
+    kw["inputs"] = np.ones(kw["inputs"].shape, dtype=np.int64)
+
+
+def _inputs_wrong_dim(kw):
+    kw["inputs"] = np.ones((kw["inputs"].shape[0], kw["inputs"].shape[1] + 1), np.float32)
+
+
+def _num_sampled_zero(kw):
+    kw["num_sampled"] = 0
+
+
+def _num_classes_zero(kw):
+    kw["num_classes"] = 0
+
+
+def _num_true_zero(kw):
+    kw["num_true"] = 0
+
+
+def _num_sampled_over_classes(kw):
+    kw["sampled_values"] = None
+    kw["num_sampled"] = kw["num_classes"] + 1
+
+
+def _candidates_out_of_range(kw):
+    c, t, s = kw["sampled_values"]
+    c = c.copy()
+    c[0] = kw["num_classes"]
+    kw["sampled_values"] = (c, t, s)
+
+
+def _candidates_float(kw):
+    c, t, s = kw["sampled_values"]
+    kw["sampled_values"] = (c.astype(np.float32), t, s)
+
+
+def _sampled_count_nan(kw):
+    c, t, s = kw["sampled_values"]
+    s = s.copy()
+    s[1] = np.nan
+    kw["sampled_values"] = (c, t, s)
+
+
+def _sampled_count_zero(kw):
+    c, t, s = kw["sampled_values"]
+    s = s.copy()
+    s[0] = 0.0
+    kw["sampled_values"] = (c, t, s)
+
+
+def _true_count_negative(kw):
+    c, t, s = kw["sampled_values"]
+    t = t.copy()
+    t[0, 0] = -0.5
+    kw["sampled_values"] = (c, t, s)
+
+
+def _shards_off_layout(kw):
+    w = kw["weights"]
+    kw["weights"] = [w[:1], w[1:]]  # 1 + 6 rows is neither the "div" nor the "mod" layout
+    kw["partition_strategy"] = "div"
+
+
+def _unknown_partition_strategy(kw):
+    w = kw["weights"]
+    kw["weights"] = [w[0::2], w[1::2]]
+    kw["partition_strategy"] = "modulo"
+
+
+def _weights_int(kw):
+    kw["weights"] = kw["weights"].astype(np.int64)
+
+
+TF_CASES = [
+    ("labels_out_of_range", _labels_out_of_range, ValueError, r"\blabels\b", True),
+    ("labels_negative", _labels_negative, ValueError, r"\blabels\b", True),
+    ("labels_rank1", _labels_rank1, ValueError, r"\blabels\b", False),
+    ("labels_float", _labels_float, TypeError, r"\blabels\b", False),
+    ("num_true_mismatch", _num_true_mismatch, ValueError, r"\bnum_true\b", False),
+    ("num_true_zero", _num_true_zero, ValueError, r"\bnum_true\b", False),
+    ("inputs_rank1", _inputs_rank1, ValueError, r"\binputs\b", False),
+    ("inputs_int", _inputs_int, TypeError, r"\binputs\b", False),
+    ("inputs_wrong_dim", _inputs_wrong_dim, ValueError, r"\b(inputs|weights)\b", False),
+    ("weights_int", _weights_int, TypeError, r"\bweights\b", False),
+    ("num_sampled_zero", _num_sampled_zero, ValueError, r"\bnum_sampled\b", False),
+    ("num_classes_zero", _num_classes_zero, ValueError, r"\bnum_classes\b", False),
+    ("num_sampled_over_num_classes", _num_sampled_over_classes, ValueError,
+     r"\bnum_sampled\b", False),
+    ("candidates_out_of_range", _candidates_out_of_range, ValueError,
+     r"sampled_values|sampled_candidates", True),
+    ("candidates_float", _candidates_float, TypeError, r"sampled_values|sampled_candidates",
+     False),
+    ("sampled_count_nan", _sampled_count_nan, ValueError,
+     r"sampled_values|sampled_expected_count", True),
+    ("sampled_count_zero", _sampled_count_zero, ValueError,
+     r"sampled_values|sampled_expected_count", True),
+    ("true_count_negative", _true_count_negative, ValueError,
+     r"sampled_values|true_expected_count", True),
+]
+SHARD_CASES = [
+    ("shards_off_layout", _shards_off_layout, ValueError, r"\bweights\b", False),
+    ("unknown_partition_strategy", _unknown_partition_strategy, ValueError,
+     r"\bpartition_strategy\b", False),
+]
+
+
+def _sampler_case(change, exc, pattern, value_check=False):
+    return change, exc, pattern, value_check
+
+
+SAMPLER_CASES = {
+    "unique_num_sampled_over_range": _sampler_case(
+        dict(num_sampled=8, unique=True, range_max=7), ValueError, r"num_sampled|range_max"),
+    "true_classes_out_of_range": _sampler_case(
+        dict(true_classes=np.array([[0, 9]], np.int64)), ValueError, r"true_classes", True),
+    "range_max_zero": _sampler_case(dict(range_max=0), ValueError, r"\brange_max\b"),
+    "num_sampled_zero": _sampler_case(dict(num_sampled=0), ValueError, r"\bnum_sampled\b"),
+    "num_true_zero": _sampler_case(dict(num_true=0), ValueError, r"\bnum_true\b"),
+    "true_classes_rank1": _sampler_case(
+        dict(true_classes=np.array([0, 1], np.int64)), ValueError, r"true_classes"),
+    "num_true_mismatch": _sampler_case(dict(num_true=3), ValueError, r"num_true|true_classes"),
+    "true_classes_float": _sampler_case(
+        dict(true_classes=np.array([[0.0, 1.0]], np.float32)), TypeError, r"true_classes"),
+}
+
+PADDLE_CASES = {
+    "logits_rank1": (lambda kw: kw.update(logits=kw["logits"][0]), ValueError, r"\blogits\b",
+                     False),
+    "label_rank1": (lambda kw: kw.update(label=kw["label"][:, 0]), ValueError, r"\blabel\b",
+                    False),
+    "label_float": (lambda kw: kw.update(label=kw["label"].astype(np.float32)), TypeError,
+                    r"\blabel\b", False),
+    "label_out_of_range": (lambda kw: kw.update(label=kw["label"] + kw["logits"].shape[1],
+                                                use_customized_samples=False),
+                           ValueError, r"\blabel\b", True),
+    "num_samples_zero": (lambda kw: kw.update(num_samples=0), ValueError, r"\bnum_samples\b",
+                         False),
+    "num_samples_over_classes": (
+        lambda kw: kw.update(num_samples=kw["logits"].shape[1] + 1,
+                             use_customized_samples=False),
+        ValueError, r"\bnum_samples\b", False),
+    "num_true_mismatch": (lambda kw: kw.update(num_true=2), ValueError, r"\bnum_true\b", False),
+    "customized_samples_wrong_shape": (
+        lambda kw: kw.update(customized_samples=kw["customized_samples"][:, :-1]),
+        ValueError, r"\bcustomized_samples\b", False),
+    "customized_samples_missing": (
+        lambda kw: kw.update(customized_samples=None), ValueError, r"customized_samples",
+        False),
+    "customized_samples_out_of_range": (
+        lambda kw: kw["customized_samples"].__setitem__((0, 1), kw["logits"].shape[1]),
+        ValueError, r"\bcustomized_samples\b", True),
+    "customized_probabilities_negative": (
+        lambda kw: kw["customized_probabilities"].__setitem__((1, 1), -0.25),
+        ValueError, r"\bcustomized_probabilities\b", True),
+    "customized_probabilities_nan": (
+        lambda kw: kw["customized_probabilities"].__setitem__((1, 0), np.nan),
+        ValueError, r"\bcustomized_probabilities\b", True),
+}
+
+
+class ErrorTests(KitBase):
+    """Bad inputs: the right exception type, and the argument named in the message."""
+
+    def _expect(self, thunk, exc, pattern, value_check, what):
+        if value_check and not self.checks_values():
+            pytest.skip(f"backend {self.backend!r} does not check array values")
+        if value_check and not self.host_checks_on():
+            # assert_async may raise later, as whatever the framework raises: force the result
+            with pytest.raises(Exception):
+                out = thunk()
+                for x in out if isinstance(out, tuple) else (out,):
+                    self.to_numpy(x)
+            return
+        with pytest.raises(exc) as info:
+            thunk()
+        message = str(info.value)
+        assert re.search(pattern, message), (
+            f"{what}: the {exc.__name__} must name the argument (/{pattern}/), got: {message}")
+
+    def _tf_call(self, api, kw):
+        fn = self.ms
+        for part in api.split("."):
+            fn = getattr(fn, part)
+        kw = dict(kw)
+
+        def conv(v):
+            if isinstance(v, (list, tuple)):
+                return type(v)(conv(x) for x in v)
+            if not isinstance(v, np.ndarray):
+                return v
+            return self.arr(v, "float32" if v.dtype.kind == "f" else None)
+
+        for key in ("weights", "biases", "inputs", "labels", "sampled_values"):
+            kw[key] = conv(kw[key])
+        return fn(**kw, backend=self.backend)
+
+    def _tf_kwargs(self):
+        p = example_problem("float32", batch=3, num_classes=7, num_true=2, num_sampled=4)
+        return dict(weights=p["weights"], biases=p["biases"], labels=p["labels"],
+                    inputs=p["inputs"], num_sampled=4, num_classes=7, num_true=2,
+                    sampled_values=(p["sampled_candidates"], p["true_expected_count"],
+                                    p["sampled_expected_count"]),
+                    partition_strategy="div")
+
+    @pytest.mark.parametrize("api", _TF_LOSSES)
+    @pytest.mark.parametrize("case", [c[0] for c in TF_CASES])
+    def test_tf_loss_rejects(self, case, api):
+        _, change, exc, pattern, value_check = next(c for c in TF_CASES if c[0] == case)
+        kw = self._tf_kwargs()
+        change(kw)
+        self._expect(lambda: self._tf_call(api, kw), exc, pattern, value_check, f"{api}/{case}")
+
+    @pytest.mark.parametrize("api", ["compute_sampled_logits", "v1.sampled_softmax_loss",
+                                     "v1.nce_loss"])
+    @pytest.mark.parametrize("case", [c[0] for c in SHARD_CASES])
+    def test_sharded_weights_rejects(self, case, api):
+        _, change, exc, pattern, value_check = next(c for c in SHARD_CASES if c[0] == case)
+        kw = self._tf_kwargs()
+        change(kw)
+        self._expect(lambda: self._tf_call(api, kw), exc, pattern, value_check, f"{api}/{case}")
+
+    @pytest.mark.parametrize("case", ["num_resampled_not_below_num_sampled",
+                                      "temperature_not_positive",
+                                      "unknown_partition_strategy"])
+    def test_rank_sampled_softmax_loss_rejects(self, case):
+        kw = self._tf_kwargs()
+        kw.update(num_resampled=2, resampling_temperature=1.0, remove_accidental_hits=True)
+        pattern = {"num_resampled_not_below_num_sampled": r"\bnum_resampled\b",
+                   "temperature_not_positive": r"\bresampling_temperature\b",
+                   "unknown_partition_strategy": r"\bpartition_strategy\b"}[case]
+        if case == "num_resampled_not_below_num_sampled":
+            kw["num_resampled"] = 4
+        elif case == "temperature_not_positive":
+            kw["resampling_temperature"] = 0.0
+        else:
+            kw["partition_strategy"] = "modulo"
+        self._expect(lambda: self._tf_call("rank_sampled_softmax_loss", kw), ValueError,
+                     pattern, False, f"rank_sampled_softmax_loss/{case}")
+
+    @pytest.mark.parametrize("sampler", ["log_uniform_candidate_sampler",
+                                         "uniform_candidate_sampler"])
+    @pytest.mark.parametrize("case", sorted(SAMPLER_CASES))
+    def test_sampler_rejects(self, case, sampler):
+        change, exc, pattern, value_check = SAMPLER_CASES[case]
+        kw = dict(true_classes=np.array([[0, 1]], np.int64), num_true=2, num_sampled=3,
+                  unique=True, range_max=7)
+        kw.update(change)
+        kw["true_classes"] = self.arr(kw["true_classes"])
+        fn = getattr(self.ms, sampler)
+        self._expect(lambda: fn(**kw, seed=1, backend=self.backend), exc, pattern, value_check,
+                     f"{sampler}/{case}")
+
+    @pytest.mark.parametrize("case", ["num_true_mismatch", "candidates_rank2", "float_classes"])
+    def test_compute_accidental_hits_rejects(self, case):
+        tc = np.array([[0, 1], [2, 3]], np.int64)
+        cands = np.array([1, 2, 5], np.int64)
+        num_true = 2
+        exc, pattern = ValueError, r"num_true|true_classes"
+        if case == "num_true_mismatch":
+            num_true = 3
+        elif case == "candidates_rank2":
+            cands = cands[None, :]
+            pattern = r"sampled_candidates"
+        else:
+            tc = tc.astype(np.float32)
+            exc, pattern = TypeError, r"true_classes"
+        self._expect(lambda: self.ms.compute_accidental_hits(
+            self.arr(tc), self.arr(cands), num_true, backend=self.backend), exc, pattern, False,
+            f"compute_accidental_hits/{case}")
+
+    @pytest.mark.parametrize("case", sorted(PADDLE_CASES))
+    def test_sampled_softmax_with_cross_entropy_rejects(self, case):
+        change, exc, pattern, value_check = PADDLE_CASES[case]
+        q = example_paddle_problem("float32")
+        kw = dict(logits=q["logits"].copy(), label=q["label"].copy(),
+                  num_samples=q["num_samples"], num_true=1, use_customized_samples=True,
+                  customized_samples=q["customized_samples"].copy(),
+                  customized_probabilities=q["customized_probabilities"].copy())
+        change(kw)
+        for key in ("logits", "customized_probabilities"):
+            if kw.get(key) is not None:
+                kw[key] = self.arr(kw[key], "float32")
+        for key in ("label", "customized_samples"):
+            if kw.get(key) is not None:
+                kw[key] = self.arr(kw[key])
+        if not kw["use_customized_samples"]:
+            kw.pop("customized_samples")
+            kw.pop("customized_probabilities")
+            kw["seed"] = 1
+        self._expect(lambda: self.ms.sampled_softmax_with_cross_entropy(
+            **kw, backend=self.backend), exc, pattern, value_check,
+            f"sampled_softmax_with_cross_entropy/{case}")

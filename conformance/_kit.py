@@ -1,0 +1,307 @@
+"""The hooks every conformance test group shares, and the glue between host data and a backend.
+
+A subclass of :class:`KitBase` names a backend (``backend = "mine"``) and may override the hooks
+``devices``, ``supported_dtypes``, ``to_backend``, ``to_numpy`` and ``grad``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from . import testing
+from .strategies import FLOAT_DTYPES, round_to_dtype
+
+__all__ = ["KitBase", "kit_given"]
+
+_HEALTH_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+
+
+def kit_given(*args: Any, fraction: float = 1.0, **kwargs: Any) -> Callable:
+    """``hypothesis.given`` whose settings are resolved when the test RUNS.
+
+    The example count follows the hypothesis profile loaded at run time (``HYPOTHESIS_PROFILE``;
+    a plugin or conftest may load it after this module is imported), scaled by ``fraction`` for
+    the expensive tests; deadlines are off (first calls of a framework compile kernels).
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        wrapped_by_profile: dict = {}
+
+        @functools.wraps(fn)
+        def run(self):
+            profile = settings.default
+            test = wrapped_by_profile.get(id(profile))
+            if test is None:
+                examples = max(2, int(round(profile.max_examples * fraction)))
+                test = settings(
+                    parent=profile,
+                    max_examples=examples,
+                    deadline=None,
+                    suppress_health_check=list(profile.suppress_health_check) + _HEALTH_CHECKS,
+                )(given(*args, **kwargs)(fn))
+                wrapped_by_profile[id(profile)] = test
+            return test(self)
+
+        # pytest must see ``run(self)``, not the strategy-filled parameters of ``fn``
+        del run.__wrapped__
+        run.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        )
+        return run
+
+    return decorate
+
+
+def _torch_grad(fn: Callable, *arrays: Any) -> list:
+    import torch
+
+    leaves = [a.detach().clone().requires_grad_(True) for a in arrays]
+    out = fn(*leaves)
+    return list(torch.autograd.grad(out, leaves, allow_unused=True))
+
+
+def _jax_grad(fn: Callable, *arrays: Any) -> list:
+    import jax
+
+    return list(jax.grad(fn, argnums=tuple(range(len(arrays))))(*arrays))
+
+
+def _tensorflow_grad(fn: Callable, *arrays: Any) -> list:
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        for a in arrays:
+            tape.watch(a)
+        out = fn(*arrays)
+    grads = tape.gradient(out, list(arrays))
+    # gathered parameters get IndexedSlices; the dense form is what the kit compares
+    return [None if g is None else tf.convert_to_tensor(g) for g in grads]
+
+
+_DEFAULT_GRADS = {"torch": _torch_grad, "jax": _jax_grad, "tensorflow": _tensorflow_grad}
+
+
+class KitBase:
+    """Hooks and helpers of the conformance kit.
+
+    Class attributes a subclass sets or overrides:
+
+    - ``backend``: the registered backend name (required).
+    - ``devices``: list of devices to run the device tests on; None (default) asks the
+      Backend's ``devices()``; ``[None]`` means "the backend's default device only".
+    - ``supported_dtypes``: floating dtype names to test; None (default) takes the Backend's
+      ``float_dtypes`` that its namespace actually has.
+    - ``value_checks``: whether bad VALUES (labels out of range, non-positive expected counts)
+      are expected to raise; None (default) follows the Backend (``host_checks``, a bool or
+      ``device -> bool``, or ``assert_async``).
+
+    Methods a subclass may override: :meth:`to_backend`, :meth:`to_numpy`, :meth:`grad`.
+    """
+
+    backend: Optional[str] = None
+    devices: Optional[Sequence[Any]] = None
+    supported_dtypes: Optional[Sequence[str]] = None
+    value_checks: Optional[bool] = None
+
+    # ------------------------------------------------------------------ backend and namespace
+
+    @property
+    def backend_spec(self):
+        """The registered :class:`multisampled.plugin.Backend` under test."""
+        if not self.backend:
+            raise TypeError(
+                f"{type(self).__name__} must set the class attribute `backend` to a registered "
+                f"backend name (see multisampled.backends())"
+            )
+        return testing.get_backend(self.backend)
+
+    @property
+    def xp(self):
+        return self.backend_spec.namespace()
+
+    @property
+    def ms(self):
+        import multisampled
+
+        return multisampled
+
+    @property
+    def reference(self):
+        from . import reference
+
+        return reference
+
+    def device_list(self) -> list:
+        """The devices the device tests run on (``[None]``: the default device only)."""
+        if self.devices is not None:
+            return list(self.devices) or [None]
+        lister = self.backend_spec.devices
+        found = list(lister()) if lister is not None else []
+        return found or [None]
+
+    def dtype_list(self) -> list:
+        """The floating dtypes under test, in FLOAT_DTYPES order."""
+        if self.supported_dtypes is not None:
+            return [d for d in FLOAT_DTYPES if d in self.supported_dtypes]
+        declared = set(self.backend_spec.float_dtypes or ())
+        xp = self.xp
+        return [d for d in FLOAT_DTYPES if d in declared and getattr(xp, d, None) is not None]
+
+    def require_dtype(self, dtype: str) -> None:
+        if dtype not in self.dtype_list():
+            pytest.skip(f"backend {self.backend!r} does not support {dtype}")
+
+    def host_checks_on(self, device: Any = "default") -> bool:
+        """The Backend's ``host_checks`` for ``device`` (a bool, or ``device -> bool``)."""
+        flag = self.backend_spec.host_checks
+        if callable(flag):
+            probe = self.arr(np.zeros(1, dtype=np.float32), "float32", device)
+            return bool(flag(testing.device_of(probe)))
+        return bool(flag)
+
+    def checks_values(self) -> bool:
+        """Whether bad VALUES raise on the test device (eagerly or through ``assert_async``)."""
+        if self.value_checks is not None:
+            return bool(self.value_checks)
+        return self.host_checks_on() or self.backend_spec.assert_async is not None
+
+    # ------------------------------------------------------------------ conversions (hooks)
+
+    def to_backend(self, value: Any, dtype: Optional[str] = None, device: Any = None) -> Any:
+        """A backend array holding ``value`` (NumPy) as ``dtype`` (a name; None keeps the
+        NumPy dtype), on ``device`` (None: the backend's default)."""
+        spec = self.backend_spec
+        if dtype == "bfloat16":
+            # NumPy has no bfloat16: send float32 (the values are bfloat16-exact) and cast
+            arr = spec.asarray(np.asarray(value, dtype=np.float32), dtype="float32", device=device)
+            xp = self.xp
+            return xp.astype(arr, xp.bfloat16)
+        return spec.asarray(np.asarray(value), dtype=dtype, device=device)
+
+    def to_numpy(self, arr: Any) -> np.ndarray:
+        """A NumPy copy of a backend array (bfloat16 comes back as float32)."""
+        return testing.to_numpy(arr, self.backend_spec)
+
+    def grad(self, fn: Callable, *arrays: Any) -> Optional[list]:
+        """Gradients of the scalar ``fn(*arrays)`` with respect to each of ``arrays``.
+
+        Returns one entry per array (a backend array, or None where no gradient flows), or
+        None when the backend has no autodiff (the gradient tests then skip). Defaults exist
+        for the backends named "torch", "jax" and "tensorflow".
+        """
+        impl = _DEFAULT_GRADS.get(self.backend)
+        if impl is None:
+            return None
+        return impl(fn, *arrays)
+
+    # ------------------------------------------------------------------ helpers for tests
+
+    def dev(self) -> Any:
+        """The device the value tests run on (the first of :meth:`device_list`)."""
+        return self.device_list()[0]
+
+    def arr(self, value: Any, dtype: Optional[str] = None, device: Any = "default") -> Any:
+        if device == "default":
+            device = self.dev()
+        return self.to_backend(value, dtype, device)
+
+    def params(self, value: Any, dtype: str, device: Any = "default") -> Any:
+        """A parameter (array or list of shards) on the backend."""
+        if isinstance(value, list):
+            return [self.arr(v, dtype, device) for v in value]
+        return self.arr(value, dtype, device)
+
+    def problem_arrays(self, p: dict, device: Any = "default") -> dict:
+        """The backend arrays of a :func:`~.strategies.sampled_softmax_problem`."""
+        dt = p["dtype"]
+        return dict(
+            weights=self.params(p["weights"], dt, device),
+            biases=self.params(p["biases"], dt, device),
+            labels=self.arr(p["labels"], None, device),
+            inputs=self.arr(p["inputs"], dt, device),
+            sampled_values=(
+                self.arr(p["sampled_candidates"], None, device),
+                self.arr(p["true_expected_count"], dt, device),
+                self.arr(p["sampled_expected_count"], dt, device),
+            ),
+        )
+
+    @staticmethod
+    def f64(value: Any) -> Any:
+        """Host float64 copy (lists of shards stay lists)."""
+        if isinstance(value, list):
+            return [np.asarray(v, dtype=np.float64) for v in value]
+        return np.asarray(value, dtype=np.float64)
+
+    def reference_args(self, p: dict) -> tuple:
+        """Positional arguments of the reference's TF-style functions for problem ``p``."""
+        return (
+            self.f64(p["weights"]),
+            self.f64(p["biases"]),
+            p["labels"],
+            self.f64(p["inputs"]),
+            (p["sampled_candidates"], self.f64(p["true_expected_count"]),
+             self.f64(p["sampled_expected_count"])),
+        )
+
+    def assert_close(self, actual, desired, *, dtype, rtol=None, atol=None, device=None,
+                     err_msg=""):
+        testing.assert_close(actual, desired, backend=self.backend_spec, dtype=dtype, rtol=rtol,
+                             atol=atol, device=device, err_msg=err_msg)
+
+    def assert_equal(self, actual, desired, *, dtype=None, device=None, err_msg=""):
+        testing.assert_equal(actual, desired, backend=self.backend_spec, dtype=dtype,
+                             device=device, err_msg=err_msg)
+
+    @staticmethod
+    def logit_bound(p: dict) -> float:
+        """An upper bound on the magnitude of any unmasked logit of problem ``p``."""
+        x = float(np.max(np.abs(p["inputs"]), initial=0.0))
+        w = float(np.max(np.abs(p["full_weights"]), initial=0.0))
+        b = float(np.max(np.abs(p["full_biases"]), initial=0.0))
+        counts = np.concatenate([np.ravel(p["true_expected_count"]),
+                                 np.ravel(p["sampled_expected_count"])]).astype(np.float64)
+        log_q = float(np.max(np.abs(np.log(counts)), initial=0.0))
+        return p["inputs"].shape[1] * x * w + b + log_q
+
+    def loss_tolerance(self, dtype: str, p: dict) -> tuple:
+        """(rtol, atol) for a loss or gradient computed in ``dtype``: rounding errors of the
+        logits grow with their magnitude, so atol does too (losses near 0 have no rtol slack)."""
+        rtol, atol = testing.tolerances(dtype)
+        return rtol, atol + 8.0 * testing.eps(dtype) * (1.0 + self.logit_bound(p))
+
+    def tolerances_paddle(self, dtype: str, p: dict) -> tuple:
+        """(rtol, atol) for the Paddle API on :func:`~.strategies.paddle_problem` ``p``."""
+        rtol, atol = testing.tolerances(dtype)
+        log_q = np.log(np.asarray(p["customized_probabilities"], np.float64))
+        scale = float(np.max(np.abs(p["logits"]), initial=0.0))
+        scale += float(np.max(np.abs(log_q), initial=0.0))
+        return rtol, atol + 8.0 * testing.eps(dtype) * (1.0 + scale)
+
+    def grad_or_skip(self, fn: Callable, *arrays: Any) -> list:
+        """:meth:`grad`, skipping the test when the backend has no autodiff."""
+        grads = self.grad(fn, *arrays)
+        if grads is None:
+            pytest.skip(f"backend {self.backend!r} has no autodiff (grad() returned None)")
+        return list(grads)
+
+    def grad_to_numpy(self, g: Any, like: Any) -> np.ndarray:
+        """A gradient as float64 NumPy; None (no gradient flowed) becomes zeros like ``like``."""
+        if g is None:
+            return np.zeros(np.shape(like), dtype=np.float64)
+        return np.asarray(self.to_numpy(g), dtype=np.float64)
+
+    def weighted_sum(self, values: Any, upstream: np.ndarray, dtype: str) -> Any:
+        """``sum(values * upstream)`` on the backend: the scalar to differentiate."""
+        xp = self.xp
+        up = self.arr(upstream, dtype)
+        return xp.sum(values * up)
+
+    def rounded(self, value: Any, dtype: str) -> np.ndarray:
+        return round_to_dtype(value, dtype)

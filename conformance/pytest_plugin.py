@@ -1,0 +1,144 @@
+"""Opt-in pytest plugin of the conformance kit: backend fixtures and a report header.
+
+Not auto-loaded (it is not declared under ``pytest11``). Enable it with::
+
+    pytest -p multisampled.conformance.pytest_plugin
+
+or ``pytest_plugins = ["multisampled.conformance.pytest_plugin"]`` in a top-level conftest.py.
+
+Fixtures (parametrized over the backends under test: ``$MULTISAMPLED_BACKEND`` alone when set,
+else every installed backend; an unknown name fails with the registry's list of valid names):
+
+- ``conformance_backend``: the :class:`multisampled.plugin.Backend`.
+- ``backend_name``: its name. ``xp``: its Array API namespace.
+- ``to_backend(value, dtype=None, device=None)`` / ``to_numpy(array)``: conversions.
+- ``assert_close(actual, desired, *, dtype, rtol=None, atol=None, device=None)``:
+  :func:`multisampled.conformance.testing.assert_close` bound to the backend.
+- ``reference``: the float64 reference model (:mod:`multisampled.conformance.reference`).
+
+The header names the backends under test, their framework versions and devices, and the
+``MULTISAMPLED_BACKEND`` and ``HYPOTHESIS_PROFILE`` variables. ``HYPOTHESIS_PROFILE=ci`` (or
+``quick``) selects a profile the kit registers when the project has not registered its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+
+def backend_names() -> list:
+    """The backends under test: ``$MULTISAMPLED_BACKEND`` alone, else all installed ones."""
+    import multisampled
+    from multisampled import _registry
+
+    named = _registry.env_backend_name()  # ValueError listing the valid names when unknown
+    if named is not None:
+        return [named]
+    return [info.name for info in multisampled.backends() if info.available]
+
+
+def _register_profiles() -> None:
+    from hypothesis import HealthCheck, settings
+
+    relaxed = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    wanted = {
+        "quick": dict(max_examples=10, deadline=None, suppress_health_check=relaxed),
+        "ci": dict(max_examples=60, deadline=None, derandomize=True, print_blob=True,
+                   suppress_health_check=relaxed),
+    }
+    for name, kwargs in wanted.items():
+        try:
+            settings.get_profile(name)
+        except Exception:  # not registered by the project: use the kit's
+            settings.register_profile(name, **kwargs)
+    profile = os.environ.get("HYPOTHESIS_PROFILE")
+    if profile:
+        settings.load_profile(profile)
+
+
+def pytest_configure(config):
+    _register_profiles()
+
+
+def pytest_report_header(config):
+    lines = []
+    try:
+        import multisampled
+        from multisampled.conformance.testing import get_backend
+
+        names = backend_names()
+        described = []
+        for name in names:
+            spec = get_backend(name)
+            devices = spec.devices() if spec.devices is not None else ["default"]
+            described.append(f"{name} {spec.version()} (devices: {', '.join(map(str, devices))})")
+        lines.append(f"multisampled {multisampled.__version__}; conformance backends: "
+                     + "; ".join(described))
+    except Exception as exc:  # the header must never hide the real error, which collection shows
+        lines.append(f"multisampled conformance backends: unavailable ({exc})")
+    try:
+        from hypothesis import settings
+
+        loaded = f"max_examples={settings.default.max_examples}"
+    except Exception:
+        loaded = "hypothesis not importable"
+    lines.append(
+        f"MULTISAMPLED_BACKEND={os.environ.get('MULTISAMPLED_BACKEND', '<unset>')}; "
+        f"HYPOTHESIS_PROFILE={os.environ.get('HYPOTHESIS_PROFILE', '<unset>')} ({loaded})"
+    )
+    return lines
+
+
+def pytest_generate_tests(metafunc):
+    # every backend fixture depends on ``backend_name``, so it is in the closure of any of them
+    if "backend_name" in metafunc.fixturenames:
+        names = backend_names()
+        metafunc.parametrize("backend_name", names, ids=names, scope="session")
+
+
+@pytest.fixture(scope="session")
+def conformance_backend(backend_name):
+    from multisampled.conformance.testing import get_backend
+
+    return get_backend(backend_name)
+
+
+@pytest.fixture(scope="session")
+def xp(conformance_backend):
+    return conformance_backend.namespace()
+
+
+@pytest.fixture(scope="session")
+def to_backend(conformance_backend, xp):
+    def convert(value, dtype=None, device=None):
+        if dtype == "bfloat16":
+            arr = conformance_backend.asarray(np.asarray(value, np.float32), dtype="float32",
+                                              device=device)
+            return xp.astype(arr, xp.bfloat16)
+        return conformance_backend.asarray(np.asarray(value), dtype=dtype, device=device)
+
+    return convert
+
+
+@pytest.fixture(scope="session")
+def to_numpy(conformance_backend):
+    from multisampled.conformance.testing import to_numpy as convert
+
+    return functools.partial(convert, backend=conformance_backend)
+
+
+@pytest.fixture(scope="session")
+def assert_close(conformance_backend):
+    from multisampled.conformance.testing import assert_close as check
+
+    return functools.partial(check, backend=conformance_backend)
+
+
+@pytest.fixture(scope="session")
+def reference():
+    from multisampled.conformance import reference as module
+
+    return module

@@ -1,0 +1,188 @@
+"""The conformance kit can fail: each deliberate mutation of the core makes it fail.
+
+Every mutation is applied by a throwaway ``conftest.py`` in a temporary directory, and the
+relevant kit tests run there in a subprocess (``class TestKit(BackendConformance)``), so the
+patch never leaks into this process. The same tests must pass with no mutation applied.
+Hypothesis runs derandomized there, so every verdict is reproducible.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# name -> (patch applied at conftest import, kit tests that must catch it, backend)
+MUTATIONS = {
+    "log_q_not_subtracted": (
+        """
+        from multisampled import _losses
+        _orig = _losses._sampled_logits_from_rows
+        _sig = inspect.signature(_orig)
+
+        def mutated(*args, **kwargs):
+            bound = _sig.bind(*args, **kwargs)
+            bound.arguments["subtract_log_q"] = False
+            return _orig(*bound.args, **bound.kwargs)
+
+        _losses._sampled_logits_from_rows = mutated
+        """,
+        "test_sampled_softmax_loss_values or test_compute_sampled_logits_values",
+        "numpy",
+    ),
+    "accidental_hits_not_removed": (
+        """
+        from multisampled import _losses
+
+        def mutated(ctx, labels, candidates):
+            xp = ctx.xp
+            return xp.zeros((labels.shape[0], candidates.shape[0]), dtype=xp.bool)
+
+        _losses.hit_mask = mutated
+        """,
+        "test_sampled_softmax_loss_values or test_tf_masks_last_duplicate_per_row",
+        "numpy",
+    ),
+    "accidental_hits_in_wrong_row": (
+        """
+        from multisampled import _losses
+        _orig = _losses.hit_mask
+
+        def mutated(ctx, labels, candidates):
+            return ctx.xp.roll(_orig(ctx, labels, candidates), 1, axis=0)
+
+        _losses.hit_mask = mutated
+        """,
+        "test_sampled_softmax_loss_values or test_tf_masks_last_duplicate_per_row",
+        "numpy",
+    ),
+    "mod_and_div_swapped": (
+        """
+        from multisampled import _partition
+        _orig = _partition.shard_and_row
+
+        def mutated(ctx, ids, total, num_shards, partition_strategy):
+            swapped = {"mod": "div", "div": "mod"}[partition_strategy]
+            return _orig(ctx, ids, total, num_shards, swapped)
+
+        _partition.shard_and_row = mutated
+        """,
+        "test_v1_sampled_softmax_loss_values",
+        "numpy",
+    ),
+    "soft_labels_not_one_over_t": (
+        """
+        from multisampled import _losses
+        _orig_logits = _losses._sampled_logits_from_rows
+        _orig_xent = _losses._softmax_cross_entropy
+        _sig = inspect.signature(_orig_logits)
+
+        def mutated_logits(*args, **kwargs):
+            num_true = _sig.bind(*args, **kwargs).arguments["num_true"]
+            logits, labels = _orig_logits(*args, **kwargs)
+            return logits, labels * num_true  # every true column gets 1, not 1/T
+
+        def mutated_xent(ctx, logits, num_true):
+            xp = ctx.xp
+            return _orig_xent(ctx, logits, num_true) - (num_true - 1) * xp.sum(
+                logits[:, :num_true], axis=1) / num_true
+
+        _losses._sampled_logits_from_rows = mutated_logits
+        _losses._softmax_cross_entropy = mutated_xent
+        """,
+        "test_compute_sampled_logits_values or test_nce_loss_values "
+        "or test_sampled_softmax_loss_values",
+        "numpy",
+    ),
+    "expected_counts_without_tries_formula": (
+        """
+        from multisampled import samplers
+
+        def mutated(ctx, p, s, num_tries):
+            return p * float(s)  # S * P even after rejections
+
+        samplers._expected_count = mutated
+        """,
+        "test_expected_counts_follow_tries_formula",
+        "numpy",
+    ),
+    "sampled_values_receive_gradients": (
+        """
+        from multisampled import _context
+
+        _context.Ctx.stop_gradient = lambda self, x: x
+        """,
+        "test_no_gradient_into_sampled_values",
+        "torch",
+    ),
+}
+
+CONFTEST = '''
+import inspect
+import os
+
+from hypothesis import HealthCheck, Phase, settings
+
+settings.register_profile(
+    "mutation", max_examples=30, deadline=None, derandomize=True, database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("mutation")
+
+{patch}
+'''
+
+TEST_FILE = '''
+from multisampled.conformance import BackendConformance
+
+
+class TestKit(BackendConformance):
+    backend = "{backend}"
+'''
+
+
+def _run_kit(tmp_path, patch: str, selection: str, backend: str):
+    (tmp_path / "conftest.py").write_text(CONFTEST.format(patch=textwrap.dedent(patch)))
+    (tmp_path / "test_kit.py").write_text(TEST_FILE.format(backend=backend))
+    env = dict(os.environ)
+    env.pop("MULTISAMPLED_BACKEND", None)
+    env.pop("HYPOTHESIS_PROFILE", None)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+           "--rootdir", str(tmp_path), "-k", selection, "test_kit.py"]
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _needs(backend: str) -> None:
+    if backend != "numpy" and importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+
+
+def _summary(result) -> str:
+    return (result.stdout[-3000:] + result.stderr[-2000:]).strip()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_kit_passes_unmutated(tmp_path, backend):
+    _needs(backend)
+    selection = " or ".join(
+        f"({sel})" for _, sel, b in MUTATIONS.values() if b == backend
+    )
+    result = _run_kit(tmp_path, "", selection, backend)
+    assert result.returncode == 0, _summary(result)
+    assert " passed" in result.stdout, _summary(result)
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_kit_catches_mutation(tmp_path, mutation):
+    patch, selection, backend = MUTATIONS[mutation]
+    _needs(backend)
+    result = _run_kit(tmp_path, patch, selection, backend)
+    # 1 = tests failed (2+ would be an interrupted run or a broken patch, not a detection)
+    assert result.returncode == 1, f"mutation {mutation!r} went undetected:\n{_summary(result)}"
+    assert "AssertionError" in result.stdout or "Error" in result.stdout, _summary(result)
