@@ -3,6 +3,11 @@
 Value checks (label ranges, positive probabilities) run on the host for CPU tensors; on CUDA
 they use ``torch._assert_async``, which raises without a host synchronisation (the error
 surfaces at the next synchronising call, as CUDA device-side asserts do).
+
+The backend also brings its own Threefry-2x32 (``Backend.threefry2x32``), bit-identical to the
+core's: in-place torch operations on int64 words for CUDA and compiled code (torch cannot add or
+shift ``uint32``), and NumPy ``uint32`` arithmetic on zero-copy views for CPU tensors in eager
+mode, where ~150 small torch calls would cost more than the arithmetic.
 """
 
 from __future__ import annotations
@@ -75,7 +80,99 @@ def _device_of(a) -> str:
 
 
 def _host_checks(device) -> bool:
-    return device is None or getattr(device, "type", str(device)) == "cpu"
+    if not (device is None or getattr(device, "type", str(device)) == "cpu"):
+        return False
+    # while torch.compile traces, a host read would break the graph: use the async checks
+    import torch
+
+    return not torch.compiler.is_compiling()
+
+
+_MASK32 = 0xFFFFFFFF
+_PARITY = 0x1BD11BDA  # Threefry key-schedule constant
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32(xp, key0, key1, c0, c1):
+    """``multisampled._rng.threefry2x32`` for torch words (int64 holding 32-bit values).
+
+    Bit-identical to the core's. CPU tensors outside ``torch.compile`` are encrypted with NumPy
+    ``uint32`` arithmetic on zero-copy views (~4x less per-operation overhead than ~150 small
+    torch calls); everything else (CUDA, compiled graphs) runs :func:`_threefry2x32_ops`.
+    """
+    import torch
+
+    if c0.dtype != torch.int64 or c1.dtype != torch.int64:
+        raise TypeError(
+            "torch Threefry words must be int64 tensors holding 32-bit values (torch cannot add "
+            f"or shift uint32), got dtypes {c0.dtype} and {c1.dtype}"
+        )
+    if (
+        c0.device.type == "cpu"
+        and c1.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+    ):
+        host = _threefry2x32_host(key0, key1, c0, c1)
+        if host is not None:
+            return host
+    return _threefry2x32_ops(key0, key1, c0, c1)
+
+
+def _threefry2x32_host(key0, key1, c0, c1):
+    """NumPy ``uint32`` evaluation for CPU tensors (uint32 arithmetic wraps by itself); None
+    when the tensors cannot be viewed as NumPy arrays (``torch.func`` wrappers, subclasses)."""
+    import numpy as np
+    import torch
+
+    try:
+        x0 = c0.numpy().astype(np.uint32)
+        x1 = c1.numpy().astype(np.uint32)
+        k0 = key0 if isinstance(key0, int) else int(key0)
+        k1 = key1 if isinstance(key1, int) else int(key1)
+    except (RuntimeError, TypeError):
+        return None
+    ks = [k0 & _MASK32, k1 & _MASK32, (k0 ^ k1 ^ _PARITY) & _MASK32]
+    x0, x1 = np.broadcast_arrays(x0 + np.uint32(ks[0]), x1 + np.uint32(ks[1]))
+    x0, x1 = x0.copy(), x1.copy()
+    for block in range(5):
+        for r in _ROTATIONS[block % 2]:
+            x0 += x1
+            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
+        # key injection after every four rounds (sums reduced mod 2**32 as Python ints)
+        x0 += np.uint32(ks[(block + 1) % 3])
+        x1 += np.uint32((ks[(block + 2) % 3] + block + 1) & _MASK32)
+    return torch.from_numpy(x0.astype(np.int64)), torch.from_numpy(x1.astype(np.int64))
+
+
+def _threefry2x32_ops(key0, key1, c0, c1):
+    """Threefry-2x32 (20 rounds) on int64 torch words with in-place operations.
+
+    ``key0, key1``: Python ints in ``[0, 2**32)`` or 0-d int64 tensors holding such values;
+    ``c0, c1``: int64 tensors of 32-bit values, broadcast against each other. Every addition and
+    left shift is masked back to 32 bits, so no operation overflows int64 (no reliance on
+    wrap-around); nothing reads values on the host, so CUDA graphs and ``torch.compile`` trace it.
+    """
+    import torch
+
+    ks = [key0, key1, key0 ^ key1 ^ _PARITY]
+    injections = []
+    for block in range(5):
+        k1 = ks[(block + 2) % 3]
+        k1 = (k1 + block + 1) & _MASK32 if isinstance(k1, int) else k1 + (block + 1)
+        injections.append((ks[(block + 1) % 3], k1))
+    shape = torch.broadcast_shapes(c0.shape, c1.shape)
+    # fresh full-size tensors, so that everything below can work in place
+    x0 = torch.add(c0, ks[0]).bitwise_and_(_MASK32).expand(shape).clone()
+    x1 = torch.add(c1, ks[1]).bitwise_and_(_MASK32).expand(shape).clone()
+    for block in range(5):
+        for r in _ROTATIONS[block % 2]:
+            x0.add_(x1).bitwise_and_(_MASK32)
+            high = torch.bitwise_left_shift(x1, r).bitwise_and_(_MASK32)
+            # rotate left by r, then mix in x0
+            x1.bitwise_right_shift_(32 - r).bitwise_or_(high).bitwise_xor_(x0)
+        x0.add_(injections[block][0]).bitwise_and_(_MASK32)
+        x1.add_(injections[block][1]).bitwise_and_(_MASK32)
+    return x0, x1
 
 
 def _assert_async(condition, message: str) -> None:
@@ -96,6 +193,7 @@ BACKEND = plugin.Backend(
     stop_gradient=_stop_gradient,
     devices=_devices,
     device_of=_device_of,
+    threefry2x32=_threefry2x32,
     assert_async=_assert_async,
     host_checks=_host_checks,
     float_dtypes=("float16", "bfloat16", "float32", "float64"),

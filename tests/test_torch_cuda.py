@@ -1,0 +1,233 @@
+"""The PyTorch backend on CUDA: no host synchronisation, CUDA graphs, bit-identical sampling.
+
+Every test is marked ``cuda`` and skipped where torch or a CUDA device is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import array_api_compat.torch as xtorch  # noqa: E402
+
+import multisampled as ms  # noqa: E402
+from multisampled import _rng  # noqa: E402
+from multisampled.backends import torch as torch_backend  # noqa: E402
+from multisampled.torch import SampledSoftmaxLoss  # noqa: E402
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+DEV = "cuda"
+
+
+@contextlib.contextmanager
+def sync_debug_error():
+    """Any synchronising CUDA call inside the block raises."""
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+def module_on_cuda(C=20_000, D=32, S=256, **kw):
+    torch.manual_seed(0)
+    return SampledSoftmaxLoss(C, D, S, device=DEV, **kw)
+
+
+def batch(C=20_000, D=32, B=64, T=1, dtype=torch.float32, seed=0):
+    g = torch.Generator(device=DEV).manual_seed(seed)
+    x = torch.randn(B, D, device=DEV, generator=g).to(dtype)
+    labels = torch.randint(0, C, (B, T), device=DEV, generator=g)
+    return x, labels
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("sampler", ["log_uniform", "uniform"])
+def test_forward_backward_without_host_sync(sparse, sampler):
+    module = module_on_cuda(sparse=sparse, sampler=sampler, seed=7, num_true=2)
+    x, labels = batch(T=2)
+    x.requires_grad_()
+    module(x, labels).sum().backward()  # warm-up: kernels, cuBLAS handles, tables
+    with sync_debug_error():
+        for _ in range(3):
+            module.zero_grad(set_to_none=True)
+            x.grad = None
+            module(x, labels).sum().backward()
+    torch.cuda.synchronize()
+    assert int(module.num_calls) == 4
+    assert torch.isfinite(x.grad).all()
+
+
+def test_functional_api_without_host_sync():
+    C, S = 20_000, 128
+    W = torch.randn(C, 16, device=DEV, requires_grad=True)
+    b = torch.zeros(C, device=DEV, requires_grad=True)
+    x, labels = batch(C=C, D=16)
+    ms.sampled_softmax_loss(W, b, labels, x, S, C, seed=3).sum().backward()  # warm-up
+    with sync_debug_error():
+        ms.sampled_softmax_loss(W, b, labels, x, S, C, seed=3).sum().backward()
+
+
+def test_candidates_bit_identical_to_numpy_backend():
+    C, S, seed = 50_000, 300, 2**33 + 5
+    module = module_on_cuda(C=C, S=S, seed=seed)
+    labels = torch.randint(0, C, (32, 1), device=DEV)
+    numpy_stream, cuda_stream = ms.Generator(seed), ms.Generator(seed)
+    for _ in range(3):
+        got = module.sample(labels)
+        assert all(t.device.type == "cuda" for t in got)
+        want = ms.log_uniform_candidate_sampler(labels.cpu().numpy(), 1, S, True, C,
+                                                seed=numpy_stream, backend="numpy")
+        assert np.array_equal(got[0].cpu().numpy(), want[0])
+        np.testing.assert_array_max_ulp(got[2].cpu().numpy(), want[2], maxulp=2)
+        functional = ms.log_uniform_candidate_sampler(labels, 1, S, True, C, seed=cuda_stream)
+        assert torch.equal(functional[0], got[0])
+
+
+def test_threefry_ops_on_cuda_match_core():
+    rng = np.random.default_rng(0)
+    c0 = rng.integers(0, 2**32, 1000, dtype=np.int64)
+    c1 = rng.integers(0, 2**32, 1000, dtype=np.int64)
+    want = _rng.threefry2x32(xtorch, 0x12345678, 0x9ABCDEF0, torch.from_numpy(c0),
+                             torch.from_numpy(c1))
+    got = torch_backend._threefry2x32(xtorch, 0x12345678, 0x9ABCDEF0,
+                                      torch.from_numpy(c0).to(DEV), torch.from_numpy(c1).to(DEV))
+    for g, w in zip(got, want):
+        assert torch.equal(g.cpu(), w)
+
+
+def test_cuda_graph_capture_and_replay_draw_fresh_negatives():
+    C, S = 20_000, 256
+    graphed, eager = module_on_cuda(seed=5), module_on_cuda(seed=5)
+    x, labels = batch()
+    opt_g = torch.optim.SGD(graphed.parameters(), lr=0.5)
+    opt_e = torch.optim.SGD(eager.parameters(), lr=0.5)
+
+    def step(module, opt):
+        opt.zero_grad(set_to_none=False)
+        loss = module(x, labels).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step(graphed, opt_g)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_loss = step(graphed, opt_g)
+    for _ in range(3):
+        step(eager, opt_e)
+    losses = []
+    for _ in range(3):
+        graph.replay()
+        losses.append(static_loss.item())
+        want = step(eager, opt_e)
+        assert abs(losses[-1] - want.item()) <= 1e-3 * max(1.0, abs(want.item()))
+    assert int(graphed.num_calls) == 6  # 3 warm-up calls + 3 replays; capture itself draws none
+    torch.testing.assert_close(graphed.weight, eager.weight, rtol=1e-4, atol=1e-5)
+
+    # a captured sampler call yields the next negatives of the stream on every replay
+    sampler = module_on_cuda(C=C, S=S, seed=8)
+    sampler.sample(labels)
+    sampler.num_calls.zero_()
+    g2 = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g2):
+        static = sampler.sample(labels)
+    stream = ms.Generator(8)
+    for _ in range(3):
+        g2.replay()
+        want = ms.log_uniform_candidate_sampler(labels.cpu().numpy(), 1, S, True, C,
+                                                seed=stream, backend="numpy")
+        assert np.array_equal(static[0].cpu().numpy(), want[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_device_residency_and_dtypes(dtype, sparse):
+    module = SampledSoftmaxLoss(1000, 8, 20, seed=1, sparse=sparse).to(DEV, dtype)
+    assert module.seed_key.device.type == "cuda" and module.num_calls.device.type == "cuda"
+    assert module._class_prob_bits.dtype == torch.int32
+    x, labels = batch(C=1000, D=8, B=16, dtype=dtype)
+    cand = torch.unique(labels[:5, 0])  # guaranteed accidental hits
+    cand = torch.cat([cand, torch.arange(1000, device=DEV)[~torch.isin(
+        torch.arange(1000, device=DEV), cand)][: 20 - cand.numel()]])
+    sv = (cand, torch.full((16, 1), 0.1, device=DEV), torch.full((20,), 0.2, device=DEV))
+    x.requires_grad_()
+    loss = module(x, labels, sampled_values=sv)
+    assert loss.device.type == "cuda" and loss.dtype == dtype and loss.shape == (16,)
+    loss.sum().backward()
+    for t in (loss, x.grad, module.weight.grad.to_dense(), module.bias.grad.to_dense()):
+        assert t.device.type == "cuda" and torch.isfinite(t.float()).all()
+    assert module(x.detach(), labels).device.type == "cuda"
+    module.eval()
+    assert module(x.detach(), labels).device.type == "cuda"
+
+
+def test_generator_seed_on_cuda():
+    gen = torch.Generator(device=DEV).manual_seed(4)
+    module = module_on_cuda(seed=gen)
+    x, labels = batch()
+    first = module.sample(labels)[0]
+    gen.manual_seed(4)
+    assert torch.equal(module.sample(labels)[0], first)
+    on_cpu = module_on_cuda(seed=torch.Generator().manual_seed(4))
+    with pytest.raises(ValueError, match="pass a generator of the tensors' device"):
+        on_cpu.sample(labels)
+
+
+def test_module_moved_to_cuda_keeps_its_stream():
+    cpu = SampledSoftmaxLoss(5000, 8, 64, seed=12)
+    moved = SampledSoftmaxLoss(5000, 8, 64, seed=12).to(DEV)
+    labels = torch.randint(0, 5000, (8, 1))
+    for _ in range(2):
+        assert torch.equal(moved.sample(labels.to(DEV))[0].cpu(), cpu.sample(labels)[0])
+
+
+@pytest.mark.slow
+def test_torch_compile_fullgraph_on_cuda():
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    compiled_module, eager = module_on_cuda(seed=2), module_on_cuda(seed=2)
+    x, labels = batch()
+
+    def step(module):
+        return module(x, labels).sum()
+
+    compiled = torch.compile(step, fullgraph=True)
+    for _ in range(2):
+        torch.testing.assert_close(compiled(compiled_module), step(eager), rtol=1e-4, atol=1e-4)
+
+
+def test_invalid_label_raises_asynchronously():
+    # a device-side assert poisons the CUDA context: run it in a child process
+    code = textwrap.dedent(
+        """
+        import torch
+        from multisampled.torch import SampledSoftmaxLoss
+        m = SampledSoftmaxLoss(100, 4, 8, device="cuda", seed=0)
+        x = torch.randn(3, 4, device="cuda")
+        y = torch.tensor([[1], [100], [2]], device="cuda")
+        m(x, y).sum().backward()
+        torch.cuda.synchronize()
+        print("NO ERROR")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "NO ERROR" not in out.stdout, out.stdout + out.stderr
