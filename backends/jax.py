@@ -1,0 +1,286 @@
+"""JAX backend (CPU, GPU, TPU). Imports jax only when a JAX array is seen or the backend is named.
+
+Arrays: ``jax.Array`` and every JAX tracer, so ``jax.grad``, ``jax.jit`` and ``jax.vmap`` of a
+function calling multisampled run on this backend (a tracer is never taken for a second
+framework). Results are JAX arrays; the Array API namespace is ``jax.numpy``.
+
+64-bit types: the backend never changes JAX's configuration. Without ``jax_enable_x64`` (JAX's
+default) the index dtype is int32, sampled candidates are int32, and host data is converted to
+what JAX can hold: 64-bit integers become 32-bit ones when every value fits (a value that does not
+fit is a ``ValueError``, never a wrap-around), float64 host data becomes float32 as JAX itself
+does. ``float_dtypes`` is float16, bfloat16 and float32; float64 arrays still compute in float64
+when the user enabled x64.
+
+Value checks (labels in range, positive expected counts) read values on the host only where that
+is free and possible: for concrete arrays on CPU, outside any JAX transformation. On GPU/TPU and
+inside ``jit``, ``grad``, ``vmap`` and other transformations (where arrays may be tracers whose
+values cannot be read) the checks are skipped -- JAX has no assertion that is both
+synchronisation-free on accelerators and an ordinary Python exception -- and the core clips class
+ids into range before every gather, so an invalid id never reads out of bounds. Validate inputs
+with one eager CPU call when in doubt. Shape and dtype checks always run. Whether a
+transformation is active is read from JAX's trace state (``jax._src.core.trace_state_clean``);
+should that private function disappear, a public probe detects ``jit``-style tracing (constants
+become tracers) and the other transformations then keep host checks.
+
+Random draws: the backend's :func:`threefry2x32` is JAX's own Threefry-2x32 primitive
+(``jax.extend.random.threefry2x32_p``, the kernel behind ``jax.random``), bit-identical to the
+core's portable implementation and one fused kernel instead of a hundred small operations. A
+sampler called while ``jax.jit`` (or ``scan``, ``while_loop``, ...) traces raises ``TypeError``:
+the seed stream's call counter advances on the host when the function is TRACED, so a compiled
+function would replay the same candidates on every call. Draw candidates outside ``jit`` and pass
+them in as ``sampled_values``. Samplers under ``jax.grad`` and ``jax.vmap`` without ``jit`` run
+eagerly and advance the stream normally.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from multisampled import plugin
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _is_array_type(tp: type) -> bool:
+    import jax
+
+    # tracers are instances of jax.Array but not subclasses of it: name both
+    return issubclass(tp, (jax.Array, jax.core.Tracer))
+
+
+def _namespace():
+    import jax.numpy
+
+    return jax.numpy
+
+
+def _is_jax_value(value) -> bool:
+    import jax
+
+    return isinstance(value, (jax.Array, jax.core.Tracer))
+
+
+def _resolve_device(device):
+    """A ``jax.Device`` (or sharding) for ``device``: None, a Device/Sharding, or a name from
+    :func:`_devices` (``"cpu:0"``, ``"gpu:1"``) or a platform (``"cpu"``, ``"gpu"``)."""
+    if device is None or not isinstance(device, str):
+        return device
+    import jax
+
+    candidates = list(jax.devices())
+    try:
+        candidates += [d for d in jax.devices("cpu") if d not in candidates]
+    except RuntimeError:
+        pass
+    for d in candidates:
+        if device in (_device_name(d), str(d)):
+            return d
+    for d in candidates:
+        if device == d.platform:
+            return d
+    raise ValueError(
+        f"device={device!r} is not a JAX device; expected one of "
+        f"{[_device_name(d) for d in candidates]} or a jax.Device"
+    )
+
+
+def _fit_host(arr):
+    """``arr`` (NumPy) in a dtype JAX holds under its current configuration, values unchanged.
+
+    Without x64, 64-bit integers become 32-bit when every value fits; otherwise ValueError.
+    Floating data is left to JAX (float64 becomes float32, as ``jax.numpy.asarray`` does).
+    """
+    import jax
+    import numpy as np
+
+    if arr.dtype.kind not in "iu":
+        return arr
+    target = np.dtype(jax.dtypes.canonicalize_dtype(arr.dtype))
+    if target == arr.dtype:
+        return arr
+    info = np.iinfo(target)
+    if arr.size:
+        outside = (arr < info.min) | (arr > info.max)
+        if outside.any():
+            flat = int(np.argmax(outside.reshape(-1)))
+            raise ValueError(
+                f"{arr.dtype} data holds {arr.reshape(-1)[flat]} at flat position {flat}, "
+                f"which JAX without 64-bit mode (jax_enable_x64) cannot hold: expected "
+                f"{target} values in [{info.min}, {info.max}]"
+            )
+    return arr.astype(target)
+
+
+def _asarray(value, dtype=None, device=None):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    dev = _resolve_device(device)
+    if _is_jax_value(value):
+        out = value
+        if dtype is not None:
+            target = jnp.bfloat16 if dtype == "bfloat16" else jax.dtypes.canonicalize_dtype(dtype)
+            if out.dtype != target:
+                out = out.astype(target)
+        return out if dev is None else jax.device_put(out, dev)
+    # host data becomes a concrete array even while jit traces: the core caches constant tables
+    # built here, and a cached tracer would leak out of the trace
+    with jax.ensure_compile_time_eval():
+        if dtype == "bfloat16":
+            return jnp.asarray(np.asarray(value, dtype=np.float32), dtype=jnp.bfloat16, device=dev)
+        arr = np.asarray(value, dtype=dtype)
+        if arr.dtype == object:
+            raise TypeError(
+                f"cannot convert {type(value).__name__} to a JAX array: it holds objects, "
+                "expected numbers"
+            )
+        arr = _fit_host(arr)
+        if dtype is not None and arr.dtype.kind in "fc":
+            # an explicit float64 request without x64: JAX's own float32 and its warning
+            return jnp.asarray(arr, dtype=arr.dtype, device=dev)
+        return jnp.asarray(arr, device=dev)
+
+
+def _to_numpy(a):
+    import jax.numpy as jnp
+    import numpy as np
+
+    if a.dtype == jnp.bfloat16:
+        a = a.astype(jnp.float32)
+    return np.asarray(a)
+
+
+def _version():
+    try:
+        return importlib.metadata.version("jax")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _stop_gradient(a):
+    import jax
+
+    return jax.lax.stop_gradient(a)
+
+
+def _device_name(device) -> str:
+    platform = getattr(device, "platform", None)
+    if platform is None:
+        return str(device)
+    return f"{platform}:{device.id}"
+
+
+def _devices():
+    import jax
+
+    found = list(jax.devices())
+    try:
+        found += [d for d in jax.devices("cpu") if d not in found]
+    except RuntimeError:  # a build without the CPU platform
+        pass
+    return [_device_name(d) for d in found]
+
+
+def _device_of(a) -> str:
+    import jax
+
+    if isinstance(a, jax.core.Tracer):
+        return "traced (no device while a JAX transformation runs)"
+    devices = sorted(_device_name(d) for d in a.devices())
+    return devices[0] if len(devices) == 1 else "sharded over " + ", ".join(devices)
+
+
+def _trace_state_clean():
+    """JAX's own "no transformation is active" flag; None where this JAX does not expose it."""
+    try:
+        from jax._src import core
+
+        return bool(core.trace_state_clean())
+    except Exception:
+        return None
+
+
+def _transforming() -> bool:
+    """Whether a JAX transformation (jit, grad, vmap, ...) is active in this thread."""
+    clean = _trace_state_clean()
+    if clean is not None:
+        return not clean
+    # public fallback: while jit stages a function, even a new constant is a tracer
+    import jax
+    import jax.numpy as jnp
+
+    return isinstance(jnp.zeros(()), jax.core.Tracer)
+
+
+def _host_checks(device) -> bool:
+    """True for concrete CPU arrays (or host data) outside every JAX transformation."""
+    if _transforming():
+        return False
+    if device is None:  # host data only: nothing lives on an accelerator yet
+        return True
+    platforms = {getattr(d, "platform", None) for d in getattr(device, "device_set", (device,))}
+    return platforms == {"cpu"}
+
+
+def _threefry2x32(xp, key0, key1, c0, c1):
+    """``multisampled._rng.threefry2x32`` through JAX's Threefry-2x32 primitive.
+
+    Refuses words that are being traced (``jax.jit``): see the module docstring.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if any(isinstance(v, jax.core.Tracer) for v in (key0, key1, c0, c1)):
+        raise TypeError(
+            "multisampled's candidate samplers cannot run while jax.jit (or scan, while_loop, "
+            "...) traces: the seed stream advances on the host at trace time, so the compiled "
+            "function would reuse the same candidates on every call. Draw the candidates "
+            "outside jit (multisampled.log_uniform_candidate_sampler(...), say) and pass them "
+            "as sampled_values; for the Paddle API pass customized_samples"
+        )
+    try:
+        from jax.extend.random import threefry2x32_p
+    except ImportError:  # an older JAX: the core's portable version
+        from multisampled import _rng
+
+        return _rng.threefry2x32(xp, key0, key1, c0, c1)
+    word = c0.dtype
+    u32 = jnp.uint32
+
+    def as_u32(v):
+        if isinstance(v, int):
+            return jnp.asarray(v & _MASK32, dtype=u32)
+        return v if v.dtype == u32 else (v & _MASK32).astype(u32)
+
+    a0, a1 = as_u32(c0), as_u32(c1)
+    if a0.shape != a1.shape:
+        a0, a1 = jnp.broadcast_arrays(a0, a1)
+    x0, x1 = threefry2x32_p.bind(as_u32(key0), as_u32(key1), a0, a1)
+    if word != u32:  # int64 words (x64 enabled): same bits, the caller's dtype
+        x0, x1 = x0.astype(word), x1.astype(word)
+    return x0, x1
+
+
+BACKEND = plugin.Backend(
+    name="jax",
+    module="jax",
+    is_array_type=_is_array_type,
+    namespace=_namespace,
+    asarray=_asarray,
+    to_numpy=_to_numpy,
+    version=_version,
+    extra="jax",
+    stop_gradient=_stop_gradient,
+    devices=_devices,
+    device_of=_device_of,
+    threefry2x32=_threefry2x32,
+    assert_async=None,
+    host_checks=_host_checks,
+    float_dtypes=("float16", "bfloat16", "float32"),
+)
+
+
+@plugin.hookimpl
+def multisampled_register_backends(register):
+    register(BACKEND)
