@@ -181,6 +181,20 @@ def _assert_async(condition, message: str) -> None:
     torch._assert_async(condition, message)
 
 
+def _key_from_seed(seed, device):
+    """Two fresh 32-bit key words drawn from a ``torch.Generator`` on the generator's device
+    (then moved to the tensors' device without a host synchronisation), as the
+    ``SampledSoftmaxLoss`` module does; None for any other seed."""
+    import torch
+
+    if not isinstance(seed, torch.Generator):
+        return None
+    words = torch.randint(0, 2**32, (2,), generator=seed, device=seed.device, dtype=torch.int64)
+    if device is not None and words.device != torch.device(device):
+        words = words.to(device, non_blocking=True)
+    return words[0], words[1]
+
+
 BACKEND = plugin.Backend(
     name="torch",
     module="torch",
@@ -197,6 +211,7 @@ BACKEND = plugin.Backend(
     assert_async=_assert_async,
     host_checks=_host_checks,
     float_dtypes=("float16", "bfloat16", "float32", "float64"),
+    key_from_seed=_key_from_seed,
 )
 
 

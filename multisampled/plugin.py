@@ -65,6 +65,10 @@ class Backend:
         values on the host: a bool, or ``device -> bool`` (PyTorch: True on CPU, False on CUDA).
         Where it is False the core uses ``assert_async`` and never synchronises.
       float_dtypes: names of the floating dtypes the backend supports, for the dtype rules.
+      key_from_seed: ``(seed, device) -> (key0, key1) | None`` for framework-native seed objects
+        (a ``torch.Generator``): the two 32-bit Threefry key words as 0-d word arrays on
+        ``device``, drawn from ``seed`` (advancing it) without a host synchronisation; None when
+        ``seed`` is not such an object. Each call then uses call index 0 under the fresh key.
     """
 
     name: str
@@ -82,6 +86,7 @@ class Backend:
     assert_async: Optional[Callable[[Any, str], None]] = None
     host_checks: Any = True
     float_dtypes: tuple = ("float16", "float32", "float64")
+    key_from_seed: Optional[Callable[[Any, Any], Any]] = None
 
     def available(self) -> bool:
         """True when the framework imports."""

@@ -76,9 +76,15 @@ def _check_bool(name: str, value: Any) -> bool:
     raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
 
 
-def _check_seed(seed: Any) -> Any:
+def _check_seed(seed: Any, ctx: Ctx) -> Any:
     if seed is None or isinstance(seed, _rng.Generator):
         return seed
+    if (
+        ctx.backend.key_from_seed is not None
+        and not isinstance(seed, int)
+        and type(seed).__module__.split(".")[0] == ctx.backend.module
+    ):
+        return seed  # a framework-native seed object (torch.Generator): see _call_for
     return _rng._check_seed(seed)
 
 
@@ -405,6 +411,26 @@ def _sample_unique_block(ctx: Ctx, dist, call, s: int, n: int):
     return candidates, xp.astype(last, ctx.index_dtype) + 1
 
 
+def _call_for(ctx: Ctx, seed: Any) -> tuple:
+    """``(key0, key1, call_index)`` for one sampler call with ``seed``.
+
+    A framework-native seed object the backend understands (a ``torch.Generator``) gives a
+    fresh key drawn from it and call index 0; anything else goes to the seed streams of
+    :mod:`multisampled._rng` (None, an int, or a :class:`~multisampled.Generator`).
+    """
+    native = ctx.backend.key_from_seed
+    if native is not None and seed is not None and not isinstance(seed, (int, _rng.Generator)):
+        keys = native(seed, _resolved_device(ctx))
+        if keys is None:
+            raise TypeError(
+                f"seed must be None, a multisampled.Generator, an int in [0, 2**64) or a seed "
+                f"object the {ctx.backend.name} backend accepts; got {seed!r} of type "
+                f"{type(seed).__name__}"
+            )
+        return keys[0], keys[1], 0
+    return _rng.stream_for(ctx.backend.name, seed).next_call()
+
+
 def _pow2(n: int) -> int:
     """``n`` rounded up to a power of two. Draws are indexed by counter, so a larger block
     gives the same result; fewer distinct shapes spare tracing backends a recompile per call."""
@@ -413,7 +439,7 @@ def _pow2(n: int) -> int:
 
 def _sample(ctx: Ctx, dist, s: int, unique: bool, seed: Any):
     """``(candidates [s], num_tries)``; num_tries is an int, or a 0-d array off the host."""
-    call = _rng.stream_for(ctx.backend.name, seed).next_call()
+    call = _call_for(ctx, seed)
     if not unique:
         hi, lo = _rng.draw_words(ctx, call[0], call[1], call[2], 0, s)
         return dist.classes(hi, lo), s
@@ -466,8 +492,8 @@ def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
-    seed = _check_seed(seed)
     ctx = context(true_classes, backend=backend)
+    seed = _check_seed(seed, ctx)
     _check_index_range(ctx, range_max)
     tc = _true_classes(ctx, true_classes, num_true)
     tc = _check_class_range(ctx, tc, range_max, "uniform_candidate_sampler")
@@ -484,8 +510,8 @@ def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, r
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
-    seed = _check_seed(seed)
     ctx = context(true_classes, backend=backend)
+    seed = _check_seed(seed, ctx)
     _check_index_range(ctx, range_max)
     tc = _true_classes(ctx, true_classes, num_true)
     tc = _check_class_range(ctx, tc, range_max, "log_uniform_candidate_sampler")
@@ -535,8 +561,8 @@ class LearnedUnigramSampler:
         """Sample, then learn from ``true_classes``; arguments as in TensorFlow's sampler."""
         num_true, num_sampled, unique, _ = _common_checks(
             num_true, num_sampled, unique, self.range_max)
-        seed = _check_seed(seed)
         ctx = context(true_classes, backend=self._backend)
+        seed = _check_seed(seed, ctx)
         with self._lock:
             if ctx.device is None and ctx.backend.name == self._where[0]:
                 ctx = dataclasses.replace(ctx, device=self._device)  # host labels go to counts
@@ -593,8 +619,8 @@ def learned_unigram_candidate_sampler(true_classes, num_true, num_sampled, uniqu
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
     _check_unigram_range(range_max)
-    seed = _check_seed(seed)
     ctx = context(true_classes, backend=backend)
+    seed = _check_seed(seed, ctx)
     key = _device_key(ctx) + (num_true, num_sampled, unique, range_max, seed)
     with _learned_lock:
         sampler = _learned_states.get(key)
@@ -769,8 +795,8 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
             f"Must only provide one of vocab_file and unigrams: got vocab_file={vocab_file!r} "
             f"and {n_unigrams} unigrams"
         )
-    seed = _check_seed(seed)
     ctx = context(true_classes, backend=backend)
+    seed = _check_seed(seed, ctx)
     _check_index_range(ctx, range_max)
     tc = _true_classes(ctx, true_classes, num_true)
     tc = _check_class_range(ctx, tc, range_max, "fixed_unigram_candidate_sampler")
@@ -811,8 +837,8 @@ def all_candidate_sampler(true_classes, num_true, num_sampled, unique, seed=None
     Useful as an oracle: the sampled softmax over all classes equals the full softmax.
     """
     num_true, num_sampled, unique, _ = _common_checks(num_true, num_sampled, unique)
-    _check_seed(seed)
     ctx = context(true_classes, backend=backend)
+    _check_seed(seed, ctx)
     _check_index_range(ctx, num_sampled)
     tc = _true_classes(ctx, true_classes, num_true)
     tc = _check_class_range(ctx, tc, num_sampled, "all_candidate_sampler")

@@ -613,3 +613,60 @@ def test_paddle_api_gradients_reach_logits_only_at_sampled_columns():
     nonzero_columns = (logits.grad != 0).sum(dim=1)
     assert (nonzero_columns <= 1 + 6).all() and (nonzero_columns >= 1).all()
     torch.testing.assert_close(logits.grad.sum(dim=1), torch.zeros(4), atol=1e-6, rtol=0)
+
+
+# --------------------------------------------------------------------------- torch.Generator seeds
+# in the functional API (the backend's key_from_seed seam)
+
+
+def test_functional_samplers_accept_a_torch_generator():
+    labels = torch.tensor([[1], [5], [7]])
+    g = torch.Generator().manual_seed(3)
+    first = ms.log_uniform_candidate_sampler(labels, 1, 6, True, 200, seed=g)
+    second = ms.log_uniform_candidate_sampler(labels, 1, 6, True, 200, seed=g)
+    again = ms.log_uniform_candidate_sampler(
+        labels, 1, 6, True, 200, seed=torch.Generator().manual_seed(3)
+    )
+    assert torch.equal(first.sampled_candidates, again.sampled_candidates)  # reproducible
+    assert not torch.equal(first.sampled_candidates, second.sampled_candidates)  # advances
+    assert len(set(first.sampled_candidates.tolist())) == 6
+
+
+def test_functional_generator_seed_matches_the_module_and_the_core_stream():
+    """Both draw two key words from the generator and use call index 0 under that key, so the
+    candidates equal the core stream of that 64-bit key (an independent path to the same draw)."""
+    num_classes, num_sampled = 300, 8
+    labels = torch.tensor([[2], [9]])
+    functional = ms.log_uniform_candidate_sampler(
+        labels, 1, num_sampled, True, num_classes, seed=torch.Generator().manual_seed(11)
+    )
+    module = SampledSoftmaxLoss(
+        num_classes, 4, num_sampled, seed=torch.Generator().manual_seed(11)
+    )
+    assert torch.equal(functional.sampled_candidates, module.sample(labels).sampled_candidates)
+    words = torch.randint(
+        0, 2**32, (2,), generator=torch.Generator().manual_seed(11), dtype=torch.int64
+    )
+    key = (int(words[0]) << 32) | int(words[1])
+    core = ms.log_uniform_candidate_sampler(
+        labels.numpy(), 1, num_sampled, True, num_classes, seed=ms.Generator(key)
+    )
+    assert functional.sampled_candidates.tolist() == core.sampled_candidates.tolist()
+
+
+def test_losses_accept_a_torch_generator_seed():
+    W = torch.randn(100, 8, requires_grad=True)
+    b = torch.zeros(100, requires_grad=True)
+    x, y = torch.randn(3, 8), torch.tensor([[1], [4], [9]])
+    a = ms.sampled_softmax_loss(W, b, y, x, 5, 100, seed=torch.Generator().manual_seed(2))
+    c = ms.sampled_softmax_loss(W, b, y, x, 5, 100, seed=torch.Generator().manual_seed(2))
+    assert torch.equal(a, c) and torch.isfinite(a).all()
+    a.sum().backward()
+    assert W.grad is not None
+
+
+def test_torch_generator_with_host_data_on_numpy_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"seed must be None, a Generator or an int"):
+        ms.log_uniform_candidate_sampler(
+            np.array([[1]]), 1, 4, True, 100, seed=torch.Generator()
+        )

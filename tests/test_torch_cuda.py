@@ -80,6 +80,20 @@ def test_functional_api_without_host_sync():
         ms.sampled_softmax_loss(W, b, labels, x, S, C, seed=3).sum().backward()
 
 
+def test_functional_api_with_a_cuda_generator_without_host_sync():
+    C, S = 20_000, 128
+    W = torch.randn(C, 16, device=DEV, requires_grad=True)
+    b = torch.zeros(C, device=DEV, requires_grad=True)
+    x, labels = batch(C=C, D=16)
+    g = torch.Generator(device=DEV).manual_seed(5)
+    ms.sampled_softmax_loss(W, b, labels, x, S, C, seed=g).sum().backward()  # warm-up
+    with sync_debug_error():
+        loss = ms.sampled_softmax_loss(W, b, labels, x, S, C, seed=g)
+        loss.sum().backward()
+    torch.cuda.synchronize()
+    assert loss.device.type == "cuda" and torch.isfinite(loss).all()
+
+
 def test_candidates_bit_identical_to_numpy_backend():
     C, S, seed = 50_000, 300, 2**33 + 5
     module = module_on_cuda(C=C, S=S, seed=seed)
