@@ -22,3 +22,7 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# The conformance kit's opt-in plugin: fixtures, and a report header naming the backends under
+# test, their framework versions and devices, and the relevant environment variables.
+pytest_plugins = ["multisampled.conformance.pytest_plugin"]
