@@ -7,7 +7,7 @@ NumPy, in that order.
 """
 
 from ._registry import BackendInfo, backends, use_backend
-from ._rng import Generator
+from ._rng import Generator, reset_streams
 from .plugin import hookimpl
 from ._hits import compute_accidental_hits
 from ._losses import (
@@ -45,6 +45,7 @@ __all__ = [
     "log_uniform_candidate_sampler",
     "nce_loss",
     "rank_sampled_softmax_loss",
+    "reset_streams",
     "sampled_softmax_loss",
     "sampled_softmax_with_cross_entropy",
     "uniform_candidate_sampler",

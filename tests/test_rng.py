@@ -262,3 +262,17 @@ def test_generator_call_limit(monkeypatch):
     g.next_call()
     with pytest.raises(RuntimeError, match="call indices"):
         g.next_call()
+
+
+def test_public_reset_streams_restarts_seeded_sequences():
+    """``multisampled.reset_streams()`` (the name the README gives) restarts every seeded stream."""
+    import multisampled as ms
+
+    labels = np.array([[1]])
+    ms.reset_streams()
+    first = ms.uniform_candidate_sampler(labels, 1, 8, False, 1000, seed=42).sampled_candidates
+    second = ms.uniform_candidate_sampler(labels, 1, 8, False, 1000, seed=42).sampled_candidates
+    assert not np.array_equal(first, second)  # consecutive calls advance the stream (TF)
+    ms.reset_streams()
+    again = ms.uniform_candidate_sampler(labels, 1, 8, False, 1000, seed=42).sampled_candidates
+    np.testing.assert_array_equal(first, again)
