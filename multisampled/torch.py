@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import _checks, _losses, _registry, _rng, samplers
+from . import _checks, _losses, _registry, _rng, _torch_fused, samplers
 from ._context import Ctx, context
 from ._losses import (
     compute_sampled_logits,
@@ -94,7 +94,8 @@ class _DeviceSampler:
     float32 ``log1p``/``expm1``, whose last bit may differ between libraries).
     One block of draws is sized so that it holds ``num_sampled`` distinct classes except with
     probability below 1e-12 (checked with ``torch._assert_async``); TF's rejection loop over
-    that block is a stable sort, so shapes never depend on data.
+    that block keeps the first draw of each class, found with a per-class table
+    (:func:`multisampled._torch_fused.first_distinct`), so shapes never depend on data.
     """
 
     def __init__(self, kind: str, num_classes: int, num_sampled: int):
@@ -202,6 +203,11 @@ class SampledSoftmaxLoss(nn.Module):
     ``torch.optim.SparseAdam`` or ``torch.optim.SGD``. Sparse gradients are for eager autograd;
     ``torch.compile`` supports the dense variant.
     """
+
+    # CPU tensors take the fused autograd node and the table-based unique selection of
+    # multisampled._torch_fused; False runs the core's operations instead, as CUDA tensors do
+    # (the tests compare the two paths)
+    _fused_cpu = True
 
     def __init__(
         self,
@@ -337,8 +343,13 @@ class SampledSoftmaxLoss(nn.Module):
             labels = labels.clamp(0, self.num_classes - 1)
         if full:
             return self._full_softmax_loss(inputs, labels)
+        cdtype = _losses.compute_dtype(ctx, inputs.dtype)
         if sampled_values is None and self._device_sampler is not None:
-            sampled_values = self._draw(labels)  # valid by construction
+            # the built-in sampler (valid by construction); expected counts of the labels and
+            # the candidates in one pass
+            candidates, num_tries = self._candidates(ctx, labels)
+            ids = torch.cat([labels.reshape(-1), candidates])
+            q = samplers._expected_count(ctx, self._prob(ids), self.num_sampled, num_tries)
         else:
             if sampled_values is None:
                 sampled_values = self._draw(labels)
@@ -348,32 +359,40 @@ class SampledSoftmaxLoss(nn.Module):
                 batch=int(inputs.shape[0]),
                 num_true=self.num_true,
                 num_classes=self.num_classes,
-                cdtype=_losses.compute_dtype(ctx, inputs.dtype),
+                cdtype=cdtype,
                 expected_len=self.num_sampled if self.remove_accidental_hits else None,
                 length_reason=" (they must agree when remove_accidental_hits=True)",
             )
             if not ctx.host_checks:
                 sampled_values = (
                     sampled_values[0].clamp(0, self.num_classes - 1), *sampled_values[1:])
-        n_true = labels.numel()
-        ids = torch.cat([labels.reshape(-1), sampled_values[0]])
+            candidates, true_q, sampled_q = (v.detach() for v in sampled_values)
+            ids = torch.cat([labels.reshape(-1), candidates])
+            q = torch.cat([true_q.reshape(-1), sampled_q])
         rows_w, rows_b = self._gather(ids)
-        # the core's math on the rows gathered here: the same numbers as the functional API
-        true_logits, sampled_logits = _losses._sampled_logit_parts(
-            ctx,
-            rows_w[:n_true],
-            rows_b[:n_true],
-            rows_w[n_true:],
-            rows_b[n_true:],
-            inputs,
-            labels,
-            tuple(v.detach() for v in sampled_values),
-            self.num_true,
-            self.num_sampled,
-            True,
-            self.remove_accidental_hits,
-        )
-        loss = _losses._softmax_cross_entropy_parts(ctx, true_logits, sampled_logits)
+        n_true = labels.numel()
+        if inputs.is_cuda or not self._fused_cpu:
+            # CUDA: the core's operations on the gathered rows (the path the CUDA tests check)
+            true_logits, sampled_logits = _losses._sampled_logit_parts(
+                ctx,
+                rows_w[:n_true],
+                rows_b[:n_true],
+                rows_w[n_true:],
+                rows_b[n_true:],
+                inputs,
+                labels,
+                (candidates, q[:n_true].reshape(labels.shape), q[n_true:]),
+                self.num_true,
+                self.num_sampled,
+                True,
+                self.remove_accidental_hits,
+            )
+            loss = _losses._softmax_cross_entropy_parts(ctx, true_logits, sampled_logits)
+            return loss.to(inputs.dtype)
+        # CPU: one autograd node with fewer passes over the [B, S] logits
+        loss = _torch_fused.sampled_softmax_ce(
+            inputs, rows_w, rows_b, torch.log(q.to(cdtype)), labels,
+            candidates if self.remove_accidental_hits else None, self.num_classes)
         return loss.to(inputs.dtype)
 
     def full_logits(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -450,6 +469,14 @@ class SampledSoftmaxLoss(nn.Module):
         return bits.view(torch.float32)
 
     def _sample_builtin(self, ctx: Ctx, labels: torch.Tensor) -> CandidateSamples:
+        candidates, num_tries = self._candidates(ctx, labels)
+        s = self.num_sampled
+        true_q = samplers._expected_count(ctx, self._prob(labels), s, num_tries)
+        sampled_q = samplers._expected_count(ctx, self._prob(candidates), s, num_tries)
+        return CandidateSamples(candidates, true_q, sampled_q)
+
+    def _candidates(self, ctx: Ctx, labels: torch.Tensor):
+        """``(candidates [S], num_tries)`` of the next call of the built-in sampler."""
         ds = self._device_sampler
         s = self.num_sampled
         device = labels.device
@@ -460,27 +487,25 @@ class SampledSoftmaxLoss(nn.Module):
             draws = torch.arange(n, dtype=torch.int64, device=device)
             hi, lo = _rng.threefry(ctx, key0, key1, call, draws)
             classes = self._classes(ctx, hi, lo)
-            pos = samplers._first_new_positions(ctx, classes, None)[:s]
-            last = pos[s - 1]
+            if labels.is_cuda or not self._fused_cpu:
+                # CUDA: the core's sort-based selection (the path the CUDA tests check)
+                pos = samplers._first_new_positions(ctx, classes, None)[:s]
+                candidates = classes.index_select(0, pos.clamp(max=n - 1))
+                num_tries = pos[s - 1] + 1
+            else:
+                candidates, num_tries = _torch_fused.first_distinct(
+                    classes, s, self.num_classes)
             torch._assert_async(
-                last < n,
+                num_tries <= n,
                 f"unique sampling: {n} draws held fewer than num_sampled={s} distinct classes "
                 f"(probability < {samplers.BLOCK_FAILURE_PROBABILITY})",
             )
-            candidates = classes.index_select(0, pos.clamp(max=n - 1))
-            num_tries = last + 1
-        else:
-            # no bounded block is safe (or the host can refill cheaply): TF's loop with host
-            # reads of the counts (a synchronisation on CUDA, only for such distributions)
-            first = ds.host_first_block if on_host else max(samplers._MAX_BLOCK, 4 * s)
-            dist = _ClassesOf(self, ctx)
-            call_index = int(call)
-            candidates, num_tries = samplers._sample_unique_eager(
-                ctx, dist, (key0, key1, call_index), s, first
-            )
-        true_q = samplers._expected_count(ctx, self._prob(labels), s, num_tries)
-        sampled_q = samplers._expected_count(ctx, self._prob(candidates), s, num_tries)
-        return CandidateSamples(candidates, true_q, sampled_q)
+            return candidates, num_tries
+        # no bounded block is safe (or the host can refill cheaply): TF's loop with host
+        # reads of the counts (a synchronisation on CUDA, only for such distributions)
+        first = ds.host_first_block if on_host else max(samplers._MAX_BLOCK, 4 * s)
+        dist = _ClassesOf(self, ctx)
+        return samplers._sample_unique_eager(ctx, dist, (key0, key1, int(call)), s, first)
 
     # ---------------------------------------------------------------------------- internals
 

@@ -245,3 +245,45 @@ def test_invalid_label_raises_asynchronously():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "NO ERROR" not in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("num_true", [1, 2])
+def test_cuda_loss_and_gradients_match_float64_cpu(dtype, sparse, num_true):
+    """The CUDA path (Triton kernels, half-precision GEMMs) against the CPU module in float64
+    (itself checked against an independent float64 reference in test_torch.py), with repeated
+    candidates and many accidental hits, some repeated within a row."""
+    C, D, B, S = 5000, 64, 96, 300
+    g = torch.Generator().manual_seed(11)
+    gpu = SampledSoftmaxLoss(C, D, S, num_true=num_true, sparse=sparse, device=DEV, dtype=dtype)
+    cpu = SampledSoftmaxLoss(C, D, S, num_true=num_true, sparse=sparse, dtype=torch.float64)
+    with torch.no_grad():
+        cpu.weight.copy_(gpu.weight.double().cpu())  # the same (rounded) parameters
+        cpu.bias.copy_(gpu.bias.double().cpu())
+    labels = torch.randint(0, 60, (B, num_true), generator=g)
+    if num_true == 2:
+        labels[::3, 1] = labels[::3, 0]  # a label repeated in its row
+    cand = torch.randint(0, 60, (S,), generator=g)  # repeats and hits everywhere
+    true_q = torch.rand(B, num_true, generator=g) + 0.05
+    sampled_q = torch.rand(S, generator=g) + 0.05
+    x = torch.randn(B, D, generator=g, dtype=torch.float64)
+    results = []
+    for module, dev, dt in ((cpu, "cpu", torch.float64), (gpu, DEV, dtype)):
+        xi = x.clone().to(dt).to(dev).requires_grad_()
+        sv = (cand.to(dev), true_q.to(dev), sampled_q.to(dev))
+        loss = module(xi, labels.to(dev), sampled_values=sv)
+        assert loss.dtype == dt and loss.device.type == torch.device(dev).type
+        loss.sum().backward()
+        gw = module.weight.grad.to_dense() if sparse else module.weight.grad
+        gb = module.bias.grad.to_dense() if sparse else module.bias.grad
+        results.append([t.detach().double().cpu() for t in (loss, gw, gb, xi.grad)])
+    tol = {
+        torch.float64: dict(rtol=1e-10, atol=1e-10),
+        torch.float32: dict(rtol=1e-4, atol=1e-5),
+        torch.float16: dict(rtol=1e-2, atol=1e-2),  # row gradients accumulate in float16
+        torch.bfloat16: dict(rtol=2e-2, atol=2e-2),
+    }[dtype]
+    for want, got in zip(*results):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, want, **tol)
