@@ -15,8 +15,7 @@ backward
 Everything is computed in float32 (float64 for float64 inputs), as the core does.
 
 Accidental hits use a ``[num_classes]`` table of each class's last position among the
-candidates (TensorFlow masks only the last copy of a repeated candidate; a label repeated in
-one row masks its column once), so nothing is sorted. The unique sampler
+candidates (TensorFlow masks only the last copy of a repeated candidate), so nothing is sorted. The unique sampler
 :func:`first_distinct` likewise finds the first ``S`` distinct classes of a block of draws with
 a per-class table instead of sorting.
 
@@ -36,22 +35,6 @@ FLT_MAX = 3.4028234663852886e38
 # ------------------------------------------------------------------------------ sampling
 
 
-_ARANGES: dict = {}
-
-
-def _arange(n: int, device: torch.device) -> torch.Tensor:
-    """A cached ``arange(n)`` (int64) per device: one launch fewer per sampler call."""
-    if torch.compiler.is_compiling():
-        return torch.arange(n, device=device)
-    key = (n, str(device))
-    out = _ARANGES.get(key)
-    if out is None:
-        if len(_ARANGES) > 16:
-            _ARANGES.clear()
-        out = _ARANGES[key] = torch.arange(n, device=device)
-    return out
-
-
 def first_distinct(classes: torch.Tensor, s: int, num_classes: int):
     """``(candidates [s], num_tries 0-d)``: the first ``s`` distinct classes of the draws
     ``classes [n]`` in draw order, and the position of the ``s``-th one plus 1 (``n + 1`` when
@@ -63,7 +46,7 @@ def first_distinct(classes: torch.Tensor, s: int, num_classes: int):
     """
     n = int(classes.shape[0])
     device = classes.device
-    pos = _arange(n, device)
+    pos = torch.arange(n, device=device)
     table = torch.full((num_classes,), n, dtype=torch.int64, device=device)
     table.scatter_reduce_(0, classes, pos, reduce="amin")
     is_first = table.gather(0, classes) == pos
@@ -81,8 +64,11 @@ def first_distinct(classes: torch.Tensor, s: int, num_classes: int):
 
 def hit_columns(labels: torch.Tensor, candidates: torch.Tensor, num_classes: int):
     """``(cols [B, T], hit [B, T])``: for each label, the last column of ``candidates`` holding
-    it (0 where none does) and whether that is an accidental hit to mask (a label repeated in a
-    row masks its column once). No sorting, no host synchronisation.
+    it (0 where none does) and whether there is one. No sorting, no host synchronisation.
+
+    TF assigns a hit repeated within a row once (``-FLT_MAX``); here it is added once per copy
+    (``-inf`` for two). Both have softmax weight exactly 0 and no gradient, so the loss and its
+    gradients are the same.
     """
     B, T = labels.shape
     S = int(candidates.shape[0])
@@ -91,18 +77,12 @@ def hit_columns(labels: torch.Tensor, candidates: torch.Tensor, num_classes: int
     last.scatter_reduce_(0, candidates, torch.arange(S, dtype=torch.int32, device=device),
                          reduce="amax")
     col = last.index_select(0, labels.reshape(-1)).reshape(B, T).long()
-    hit = col >= 0
-    if T > 1:
-        # a label already seen earlier in its row masks nothing more (TF assigns the hit once)
-        same = labels[:, :, None] == labels[:, None, :]
-        earlier = torch.ones(T, T, dtype=torch.bool, device=device).tril(-1)
-        hit = hit & ~(same & earlier).any(dim=2)
-    return col.clamp(min=0), hit
+    return col.clamp(min=0), col >= 0
 
 
 def add_hits(z: torch.Tensor, labels: torch.Tensor, candidates: torch.Tensor,
              num_classes: int) -> None:
-    """``z += -FLT_MAX`` at the accidental hits, in place (exact: every other addend is 0)."""
+    """``z += -FLT_MAX`` at the accidental hits, in place (every other addend is an exact 0)."""
     B, S = z.shape
     col, hit = hit_columns(labels, candidates, num_classes)
     flat = (torch.arange(B, device=z.device)[:, None] * S + col).reshape(-1)

@@ -94,8 +94,9 @@ class _DeviceSampler:
     float32 ``log1p``/``expm1``, whose last bit may differ between libraries).
     One block of draws is sized so that it holds ``num_sampled`` distinct classes except with
     probability below 1e-12 (checked with ``torch._assert_async``); TF's rejection loop over
-    that block keeps the first draw of each class, found with a per-class table
-    (:func:`multisampled._torch_fused.first_distinct`), so shapes never depend on data.
+    that block keeps the first draw of each class, found with a stable sort on CUDA and a
+    per-class table on CPU (:func:`multisampled._torch_fused.first_distinct`), so shapes never
+    depend on data.
     """
 
     def __init__(self, kind: str, num_classes: int, num_sampled: int):

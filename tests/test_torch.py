@@ -727,3 +727,21 @@ def test_half_precision_inputs_on_cpu_match_the_core_path(dtype):
         assert got.dtype == want.dtype == dtype
         # both compute in float32 from the same half-precision values; one rounding at the end
         torch.testing.assert_close(got.float(), want.float(), rtol=1e-2, atol=1e-3)
+
+
+def test_fused_path_with_a_hit_repeated_in_a_row_equals_the_core_path():
+    """A label repeated in its row that is also a (repeated) candidate: the fused path adds the
+    mask once per copy, TF once; the loss and gradients are the same and finite."""
+    labels = torch.tensor([[3, 3], [1, 4]])
+    # distinct Q per column: masking the first copy of 3 instead of the last would show
+    sv = (torch.tensor([3, 0, 3, 4, 2]), torch.full((2, 2), 0.5),
+          torch.tensor([0.9, 0.4, 0.05, 0.3, 0.2]))
+    x = torch.randn(2, 6, generator=torch.Generator().manual_seed(5))
+    out = []
+    for fused in (True, False):
+        module = make_module(10, 6, 5, num_true=2)
+        module._fused_cpu = fused
+        out.append(grads(module, x, labels, sampled_values=sv))
+    for got, want in zip(*out):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
