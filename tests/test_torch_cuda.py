@@ -20,6 +20,7 @@ import array_api_compat.torch as xtorch  # noqa: E402
 import multisampled as ms  # noqa: E402
 from multisampled import _rng  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
+from multisampled.conformance import BackendConformance  # noqa: E402
 from multisampled.torch import SampledSoftmaxLoss  # noqa: E402
 
 pytestmark = [
@@ -28,6 +29,19 @@ pytestmark = [
 ]
 
 DEV = "cuda"
+
+
+class TestConformanceOnCuda(BackendConformance):
+    """The whole conformance kit with every array on the GPU.
+
+    Bad VALUES are left out (``value_checks = False``): on CUDA they fail a device-side assert,
+    which ends the process's CUDA context, so :func:`test_invalid_label_raises_asynchronously`
+    checks that case in a subprocess of its own. Shape, dtype and type errors still run.
+    """
+
+    backend = "torch"
+    devices = ["cuda"]
+    value_checks = False
 
 
 @contextlib.contextmanager
