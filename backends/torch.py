@@ -8,11 +8,17 @@ The backend also brings its own Threefry-2x32 (``Backend.threefry2x32``), bit-id
 core's: in-place torch operations on int64 words for CUDA and compiled code (torch cannot add or
 shift ``uint32``), and NumPy ``uint32`` arithmetic on zero-copy views for CPU tensors in eager
 mode, where ~150 small torch calls would cost more than the arithmetic.
+
+Under ``torch.compile`` every public function of multisampled runs as one graph break
+(``Backend.outside_trace``): eagerly, on every call of the compiled code, so its seed stream
+advances and each call draws fresh negatives. ``fullgraph=True`` and CUDA graphs need
+``multisampled.torch.SampledSoftmaxLoss``, whose sampler counter lives on the device.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 
 from multisampled import plugin
 
@@ -195,6 +201,41 @@ def _key_from_seed(seed, device):
     return words[0], words[1]
 
 
+def _call(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+# ``_call`` behind torch.compiler.disable. It must exist before a trace asks for it (creating it
+# inside a trace is itself a graph break, which would run the probe outside the trace), so it is
+# built as soon as torch is seen outside one: at import when torch is loaded, else on the next
+# eager call of any multisampled function.
+_eager_runner = None
+
+
+def _build_runner(torch) -> None:
+    global _eager_runner
+    if _eager_runner is None:
+        _eager_runner = torch.compiler.disable(_call)
+
+
+if "torch" in sys.modules:
+    _build_runner(sys.modules["torch"])
+
+
+def _outside_trace():
+    """While ``torch.compile`` (Dynamo) traces, a runner that calls a public function as one
+    graph break, eagerly on every run of the compiled code; None otherwise (and whenever torch
+    is not imported)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    if not torch.compiler.is_compiling():
+        if _eager_runner is None:
+            _build_runner(torch)
+        return None
+    return _eager_runner
+
+
 BACKEND = plugin.Backend(
     name="torch",
     module="torch",
@@ -212,6 +253,7 @@ BACKEND = plugin.Backend(
     host_checks=_host_checks,
     float_dtypes=("float16", "bfloat16", "float32", "float64"),
     key_from_seed=_key_from_seed,
+    outside_trace=_outside_trace,
 )
 
 

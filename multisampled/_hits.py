@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from ._checks import check_int_labels, check_positive_int, check_rank, check_shape
 from ._context import context
+from ._public import public
 
 FLT_MAX = 3.4028234663852886e38  # the largest finite float32; TF's mask weight is -FLT_MAX
 
@@ -47,6 +48,7 @@ def hit_mask(ctx: Any, labels: Any, candidates: Any) -> Any:
     return equal & last_occurrence(ctx, candidates)[None, :]
 
 
+@public
 def compute_accidental_hits(
     true_classes: Any,
     sampled_candidates: Any,

@@ -44,6 +44,7 @@ from ._checks import (
 from ._context import Ctx, context
 from ._hits import FLT_MAX, hit_mask
 from ._partition import STRATEGIES, check_shards, embedding_lookup
+from ._public import public
 
 PADDLE_MASK = 1e20  # Paddle subtracts this from accidental hits and clamps +-inf to +-it
 PADDLE_CLIP = -64.0  # Paddle's softmax clips max-shifted logits from below at this value
@@ -437,6 +438,7 @@ def _logits_for(ctx: Ctx, p: _Prepared, sampled_values, num_sampled, subtract_lo
 # public TF-named functions
 
 
+@public
 def compute_sampled_logits(
     weights,
     biases,
@@ -483,6 +485,7 @@ def compute_sampled_logits(
     return _cast(ctx, logits, p.inputs.dtype), _cast(ctx, out_labels, p.inputs.dtype)
 
 
+@public
 def sampled_softmax_loss(
     weights,
     biases,
@@ -526,6 +529,7 @@ def sampled_softmax_loss(
     return _cast(ctx, loss, p.inputs.dtype)
 
 
+@public
 def nce_loss(
     weights,
     biases,
@@ -566,6 +570,7 @@ def nce_loss(
     return _cast(ctx, loss, p.inputs.dtype)
 
 
+@public
 def rank_sampled_softmax_loss(
     weights,
     biases,
@@ -670,6 +675,7 @@ def _temperature(ctx: Ctx, value: Any, cdtype: Any) -> Any:
 # PaddlePaddle
 
 
+@public
 def sampled_softmax_with_cross_entropy(
     logits,
     label,

@@ -32,6 +32,9 @@ _pm: Optional[pluggy.PluginManager] = None
 _backends: dict[str, Backend] = {}
 _type_cache: dict[type, Optional[Backend]] = {}
 _generic_cache: dict[type, Backend] = {}
+# the registered backends' ``outside_trace`` probes; None until the plugins are loaded. Read
+# without the lock: a compiler tracing a public function cannot trace a lock.
+_trace_probes: Optional[tuple] = None
 _selected: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
     "multisampled_backend", default=None
 )
@@ -46,6 +49,7 @@ class BackendInfo(NamedTuple):
 
 
 def _register(backend: Backend) -> None:
+    global _trace_probes
     if not isinstance(backend, Backend):
         raise TypeError(
             f"register() expects a multisampled.plugin.Backend, got {type(backend).__name__}"
@@ -53,17 +57,21 @@ def _register(backend: Backend) -> None:
     if backend.name in _backends and _backends[backend.name] is not backend:
         raise ValueError(f"backend {backend.name!r} is registered twice")
     _backends[backend.name] = backend
+    _trace_probes = tuple(
+        b.outside_trace for b in _backends.values() if b.outside_trace is not None)
 
 
 def plugin_manager() -> pluggy.PluginManager:
     """The loaded plugin manager (built-ins and third parties, through entry points)."""
-    global _pm
+    global _pm, _trace_probes
     with _lock:
         if _pm is None:
             pm = pluggy.PluginManager(plugin.PROJECT)
             pm.add_hookspecs(plugin)
             _load_entry_points(pm)
             pm.hook.multisampled_register_backends(register=_register)
+            if _trace_probes is None:
+                _trace_probes = ()
             _pm = pm
         return _pm
 
@@ -99,6 +107,16 @@ def register_plugin(module_or_object: Any) -> None:
             remove_plugins=[p for p in pm.get_plugins() if p is not module_or_object],
         )(register=_register)
         _type_cache.clear()
+
+
+def trace_probes() -> tuple:
+    """The registered backends' ``outside_trace`` probes (see
+    :attr:`multisampled.plugin.Backend.outside_trace`); loads the plugins the first time."""
+    probes = _trace_probes
+    if probes is None:
+        plugin_manager()
+        probes = _trace_probes or ()
+    return probes
 
 
 def _all() -> dict[str, Backend]:
@@ -304,9 +322,10 @@ def _flatten(items: Iterable[Any]):
 
 def _reset_for_tests() -> None:
     """Forget loaded plugins and caches (tests that install plugins use this)."""
-    global _pm
+    global _pm, _trace_probes
     with _lock:
         _pm = None
+        _trace_probes = None
         _backends.clear()
         _type_cache.clear()
         _generic_cache.clear()

@@ -69,6 +69,12 @@ class Backend:
         (a ``torch.Generator``): the two 32-bit Threefry key words as 0-d word arrays on
         ``device``, drawn from ``seed`` (advancing it) without a host synchronisation; None when
         ``seed`` is not such an object. Each call then uses call index 0 under the fresh key.
+      outside_trace: ``() -> runner | None``, for frameworks whose compiler traces Python code
+        and can leave a function to run eagerly (``torch.compile``): while such a trace is in
+        progress, a ``runner(fn, *args, **kwargs)`` that calls ``fn`` outside it on every run
+        of the compiled code; None otherwise. Every public function asks this first, so the
+        seed streams (host state) advance on every call of a compiled function and the
+        compiler never traces into the core. Must be cheap and must not import the framework.
     """
 
     name: str
@@ -87,6 +93,7 @@ class Backend:
     host_checks: Any = True
     float_dtypes: tuple = ("float16", "float32", "float64")
     key_from_seed: Optional[Callable[[Any, Any], Any]] = None
+    outside_trace: Optional[Callable[[], Optional[Callable[..., Any]]]] = None
 
     def available(self) -> bool:
         """True when the framework imports."""

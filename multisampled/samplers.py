@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Optional
 
 from . import _rng
 from ._context import Ctx, context
+from ._public import public
 
 __all__ = [
     "CandidateSamples",
@@ -480,6 +481,7 @@ def _run(ctx: Ctx, dist, tc: Any, s: int, unique: bool, seed: Any) -> CandidateS
 # --------------------------------------------------------------------------- public samplers
 
 
+@public
 def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
                               seed=None, name=None, *, backend=None) -> CandidateSamples:
     """``tf.random.uniform_candidate_sampler``: classes uniform in ``[0, range_max)``.
@@ -500,6 +502,7 @@ def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range
     return _run(ctx, _Uniform(ctx, range_max), tc, num_sampled, unique, seed)
 
 
+@public
 def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
                                   seed=None, name=None, *, backend=None) -> CandidateSamples:
     """``tf.random.log_uniform_candidate_sampler``: Zipfian classes in ``[0, range_max)``.
@@ -557,6 +560,7 @@ class LearnedUnigramSampler:
             np.ones((self.range_max,), dtype=np.int64), dtype_name(ctx.index_dtype)
         )
 
+    @public
     def __call__(self, true_classes, num_true, num_sampled, unique, seed=None) -> CandidateSamples:
         """Sample, then learn from ``true_classes``; arguments as in TensorFlow's sampler."""
         num_true, num_sampled, unique, _ = _common_checks(
@@ -607,6 +611,7 @@ def _reset_learned_states() -> None:
         _learned_states.clear()
 
 
+@public
 def learned_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
                                       seed=None, name=None, *, backend=None) -> CandidateSamples:
     """``tf.random.learned_unigram_candidate_sampler``: classes by counts of past labels.
@@ -750,6 +755,7 @@ def _fixed_unigram(ctx: Ctx, args: tuple, s: int, unique: bool) -> _Table:
     return table
 
 
+@public
 def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
                                     vocab_file="", distortion=1.0, num_reserved_ids=0,
                                     num_shards=1, shard=0, unigrams=(), seed=None, name=None, *,
@@ -828,6 +834,7 @@ def _unigram_array(unigrams: Any):
 # --------------------------------------------------------------------------- all classes
 
 
+@public
 def all_candidate_sampler(true_classes, num_true, num_sampled, unique, seed=None, name=None, *,
                           backend=None) -> CandidateSamples:
     """``tf.random.all_candidate_sampler``: every class ``0 .. num_sampled-1``, in order.

@@ -9,10 +9,12 @@ concatenated shards.
 from __future__ import annotations
 
 from . import _losses
+from ._public import public
 
 __all__ = ["nce_loss", "sampled_softmax_loss"]
 
 
+@public
 def sampled_softmax_loss(
     weights,
     biases,
@@ -54,6 +56,7 @@ def sampled_softmax_loss(
     )
 
 
+@public
 def nce_loss(
     weights,
     biases,

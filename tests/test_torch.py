@@ -596,6 +596,46 @@ def test_torch_compile_fullgraph_inductor():
     _compiled_matches_eager("inductor")
 
 
+def test_functional_api_under_torch_compile_is_one_graph_break_with_fresh_negatives():
+    """Every public function leaves Dynamo's trace (Backend.outside_trace): it runs eagerly on
+    each call of the compiled code, so the seed stream advances, and nothing recompiles."""
+    import torch._dynamo
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    C, D, B, S = 500, 8, 6, 20
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(C, D, generator=gen).requires_grad_()
+    b = torch.randn(C, generator=gen).requires_grad_()
+    x = torch.randn(B, D, generator=gen)
+    labels = torch.randint(0, C, (B, 1), generator=gen)
+
+    def step(stream):
+        h = torch.tanh(2 * x)
+        return ms.sampled_softmax_loss(w, b, labels, h, S, C, seed=stream).sum()
+
+    def draw(stream):
+        return ms.uniform_candidate_sampler(labels + 0, 1, S, True, C, seed=stream)[0]
+
+    counter = CompileCounter()
+    compiled, compiled_draw = torch.compile(step, backend=counter), torch.compile(draw)
+    streams = [ms.Generator(11) for _ in range(4)]
+    losses = []
+    for _ in range(4):
+        got = compiled(streams[0])
+        got_grads = torch.autograd.grad(got, (w, b))
+        want = step(streams[1])  # eager, the same stream position
+        want_grads = torch.autograd.grad(want, (w, b))
+        torch.testing.assert_close(got, want)
+        for g, e in zip(got_grads, want_grads):
+            torch.testing.assert_close(g, e)
+        losses.append(float(got))
+        assert torch.equal(compiled_draw(streams[2]), draw(streams[3]))
+    assert len(set(losses)) == 4  # every compiled call drew fresh negatives
+    # the graphs around the break (tanh before it, sum after it), compiled once: no recompiles
+    assert counter.frame_count == 2
+
+
 # ------------------------------------------------------------------------------ functional API
 
 
