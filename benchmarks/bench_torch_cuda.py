@@ -9,8 +9,11 @@ For each: the median step time over CUDA events (``step_ms``), the same step rep
 captured CUDA graph (``graph_ms``, dense only), the sampler alone (``sampler_ms``) and its share
 of the step, and the peak memory the step allocates on top of the parameters and inputs
 (``peak_extra_mib``; dense steps include the dense weight gradient). Prints one JSON line (a
-list of rows); ``--only lm1b`` / ``--only retrieval`` restricts the workloads. Without CUDA it
-prints a JSON error line and exits with status 2.
+list of rows); ``--only lm1b`` / ``--only retrieval`` restricts the workloads. ``--path fused``
+runs the module's fused autograd node on CUDA (``SampledSoftmaxLoss._fused_cuda``, off by
+default until the CUDA tests have passed with it), ``--path both`` both paths; each row names
+its path. Everything runs at PyTorch's default precision settings. Without CUDA it prints a JSON
+error line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -45,17 +48,18 @@ def cuda_median_ms(fn, iters: int, warmup: int) -> float:
 
 
 def run(name: str, B: int, D: int, C: int, S: int, dtype_name: str, sparse: bool,
-        iters: int, warmup: int) -> dict:
+        iters: int, warmup: int, path: str = "core") -> dict:
     import torch
 
     from multisampled.torch import SampledSoftmaxLoss
 
     dtype = getattr(torch, dtype_name)
     row = {"workload": name, "B": B, "D": D, "C": C, "S": S, "dtype": dtype_name,
-           "grads": "sparse" if sparse else "dense"}
+           "grads": "sparse" if sparse else "dense", "path": path}
     torch.cuda.empty_cache()
     torch.manual_seed(0)
     module = SampledSoftmaxLoss(C, D, S, sparse=sparse, seed=1, device="cuda", dtype=dtype)
+    module._fused_cuda = path == "fused"  # an instance attribute: this module only
     with torch.no_grad():
         module.weight.normal_(0.0, 0.02)
         module.bias.zero_()
@@ -107,6 +111,7 @@ def main(argv=None):
     parser.add_argument("--only", choices=sorted(WORKLOADS), action="append")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--path", choices=("core", "fused", "both"), default="core")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -122,14 +127,16 @@ def main(argv=None):
         w = WORKLOADS[name]
         for dtype_name in w["dtypes"]:
             for sparse in (False, True):
-                try:
-                    rows.append(run(name, w["B"], w["D"], w["C"], w["S"], dtype_name, sparse,
-                                    args.iters, args.warmup))
-                    torch.cuda.empty_cache()  # the row's tensors died with run()
-                except torch.OutOfMemoryError as exc:
-                    rows.append({"workload": name, "dtype": dtype_name, "sparse": sparse,
-                                 "error": f"OutOfMemoryError: {str(exc)[:160]}"})
-                    torch.cuda.empty_cache()
+                for path in ("core", "fused") if args.path == "both" else (args.path,):
+                    try:
+                        rows.append(run(name, w["B"], w["D"], w["C"], w["S"], dtype_name,
+                                        sparse, args.iters, args.warmup, path))
+                        torch.cuda.empty_cache()  # the row's tensors died with run()
+                    except torch.OutOfMemoryError as exc:
+                        rows.append({"workload": name, "dtype": dtype_name, "sparse": sparse,
+                                     "path": path,
+                                     "error": f"OutOfMemoryError: {str(exc)[:160]}"})
+                        torch.cuda.empty_cache()
     print(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
                       "rows": rows}))
 

@@ -1,4 +1,4 @@
-"""The sampled softmax cross entropy as one autograd node, for :mod:`multisampled.torch` on CPU.
+"""The sampled softmax cross entropy as one autograd node, for :mod:`multisampled.torch`.
 
 The core writes the loss as a chain of Array API operations; autograd then keeps and re-reads
 several ``[B, S]`` intermediates. :class:`SampledSoftmaxCE` computes the same function
@@ -19,9 +19,9 @@ candidates (TensorFlow masks only the last copy of a repeated candidate), so not
 :func:`first_distinct` likewise finds the first ``S`` distinct classes of a block of draws with
 a per-class table instead of sorting.
 
-The CUDA path of the module does not use this node yet: it runs the core's operations, whose
-behaviour on a GPU (no host synchronisation, CUDA graphs, ``torch.compile``) is what the CUDA
-tests check.
+Every operation here runs on CUDA too, without a host synchronisation. The module still sends
+CUDA tensors to the core's operations (``SampledSoftmaxLoss._fused_cuda = False``) until this
+path has passed the CUDA tests on a GPU, which run both paths.
 """
 
 from __future__ import annotations

@@ -205,10 +205,15 @@ class SampledSoftmaxLoss(nn.Module):
     ``torch.compile`` supports the dense variant.
     """
 
-    # CPU tensors take the fused autograd node and the table-based unique selection of
-    # multisampled._torch_fused; False runs the core's operations instead, as CUDA tensors do
-    # (the tests compare the two paths)
+    # Which tensors take the fused autograd node and the table-based unique selection of
+    # multisampled._torch_fused; the others run the core's operations (the tests compare the
+    # two paths). CUDA keeps the core's operations until the fused path has been checked on a
+    # GPU (tests/test_torch_cuda.py and benchmarks/bench_torch_cuda.py --fused run both).
     _fused_cpu = True
+    _fused_cuda = False
+
+    def _fused(self, t: torch.Tensor) -> bool:
+        return self._fused_cuda if t.is_cuda else self._fused_cpu
 
     def __init__(
         self,
@@ -372,8 +377,8 @@ class SampledSoftmaxLoss(nn.Module):
             q = torch.cat([true_q.reshape(-1), sampled_q])
         rows_w, rows_b = self._gather(ids)
         n_true = labels.numel()
-        if inputs.is_cuda or not self._fused_cpu:
-            # CUDA: the core's operations on the gathered rows (the path the CUDA tests check)
+        if not self._fused(inputs):
+            # the core's operations on the gathered rows
             true_logits, sampled_logits = _losses._sampled_logit_parts(
                 ctx,
                 rows_w[:n_true],
@@ -390,7 +395,7 @@ class SampledSoftmaxLoss(nn.Module):
             )
             loss = _losses._softmax_cross_entropy_parts(ctx, true_logits, sampled_logits)
             return loss.to(inputs.dtype)
-        # CPU: one autograd node with fewer passes over the [B, S] logits
+        # one autograd node with fewer passes over the [B, S] logits
         loss = _torch_fused.sampled_softmax_ce(
             inputs, rows_w, rows_b, torch.log(q.to(cdtype)), labels,
             candidates if self.remove_accidental_hits else None, self.num_classes)
@@ -488,8 +493,8 @@ class SampledSoftmaxLoss(nn.Module):
             draws = torch.arange(n, dtype=torch.int64, device=device)
             hi, lo = _rng.threefry(ctx, key0, key1, call, draws)
             classes = self._classes(ctx, hi, lo)
-            if labels.is_cuda or not self._fused_cpu:
-                # CUDA: the core's sort-based selection (the path the CUDA tests check)
+            if not self._fused(labels):
+                # the core's sort-based selection
                 pos = samplers._first_new_positions(ctx, classes, None)[:s]
                 candidates = classes.index_select(0, pos.clamp(max=n - 1))
                 num_tries = pos[s - 1] + 1

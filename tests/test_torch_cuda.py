@@ -31,6 +31,21 @@ pytestmark = [
 DEV = "cuda"
 
 
+def pytest_generate_tests(metafunc):
+    # the module-level tests run on both CUDA paths of SampledSoftmaxLoss: the core's
+    # operations (the default) and the fused autograd node (_fused_cuda, off until it has
+    # passed here); the conformance kit below does not use the module
+    if metafunc.cls is None:
+        metafunc.parametrize("cuda_path", ["core", "fused"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def cuda_path(request, monkeypatch):
+    path = getattr(request, "param", "core")
+    monkeypatch.setattr(SampledSoftmaxLoss, "_fused_cuda", path == "fused")
+    return path
+
+
 class TestConformanceOnCuda(BackendConformance):
     """The whole conformance kit with every array on the GPU.
 
