@@ -89,11 +89,11 @@ def check_floating(ctx: Any, name: str, arr: Any) -> None:
 
 def check_rank(name: str, arr: Any, rank: int, what: str = "") -> None:
     """``arr.ndim == rank``; ``what`` describes the expected layout (``"[batch, num_true]"``)."""
-    if arr.ndim != rank:
+    if len(arr.shape) != rank:
         layout = f" {what}" if what else ""
         raise ValueError(
             f"{name} must be a rank-{rank} array{layout}, got shape {tuple(arr.shape)} "
-            f"(rank {arr.ndim})"
+            f"(rank {len(arr.shape)})"
         )
 
 
@@ -129,8 +129,10 @@ def _values_summary(ctx: Any, arr: Any) -> str:
 def _scalar(a: Any) -> Any:
     try:
         return a.item()
-    except Exception:
-        return float(a)
+    except Exception:  # arrays without .item() (TensorFlow's)
+        v = float(a)
+        integral = dtype_name(a.dtype).startswith(("int", "uint"))
+        return int(v) if integral and v.is_integer() else v
 
 
 def _run_check(ctx: Any, ok: Any, message_fn) -> None:

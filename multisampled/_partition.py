@@ -51,7 +51,7 @@ def check_shards(
     for k, s in enumerate(shards):
         label = name if len(shards) == 1 else f"{name}[{k}]"
         check_floating(ctx, label, s)
-        if s.ndim != rank:
+        if len(s.shape) != rank:
             raise ValueError(
                 f"{label} must be a rank-{rank} array {what}, got shape {list(s.shape)}"
             )
@@ -132,7 +132,7 @@ def embedding_lookup(
             out = rows
             continue
         pick = shard == p
-        if rows.ndim > 1:
-            pick = xp.reshape(pick, (pick.shape[0],) + (1,) * (rows.ndim - 1))
+        if len(rows.shape) > 1:
+            pick = xp.reshape(pick, (pick.shape[0],) + (1,) * (len(rows.shape) - 1))
         out = xp.where(pick, rows, out)
     return out

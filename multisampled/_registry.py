@@ -57,8 +57,7 @@ def _register(backend: Backend) -> None:
     if backend.name in _backends and _backends[backend.name] is not backend:
         raise ValueError(f"backend {backend.name!r} is registered twice")
     _backends[backend.name] = backend
-    _trace_probes = tuple(
-        b.outside_trace for b in _backends.values() if b.outside_trace is not None)
+    _trace_probes = _probes_of(_backends)
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -70,8 +69,7 @@ def plugin_manager() -> pluggy.PluginManager:
             pm.add_hookspecs(plugin)
             _load_entry_points(pm)
             pm.hook.multisampled_register_backends(register=_register)
-            if _trace_probes is None:
-                _trace_probes = ()
+            _trace_probes = _probes_of(_backends)
             _pm = pm
         return _pm
 
@@ -112,11 +110,17 @@ def register_plugin(module_or_object: Any) -> None:
 def trace_probes() -> tuple:
     """The registered backends' ``outside_trace`` probes (see
     :attr:`multisampled.plugin.Backend.outside_trace`); loads the plugins the first time."""
+    global _trace_probes
     probes = _trace_probes
     if probes is None:
         plugin_manager()
-        probes = _trace_probes or ()
+        with _lock:
+            probes = _trace_probes = _probes_of(_backends)
     return probes
+
+
+def _probes_of(backends: dict) -> tuple:
+    return tuple(b.outside_trace for b in backends.values() if b.outside_trace is not None)
 
 
 def _all() -> dict[str, Backend]:

@@ -99,11 +99,27 @@ def threefry2x32(xp: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> Tuple[Any, 
     for block in range(5):
         for r in _ROTATIONS[block % 2]:
             x0 = wrap(x0 + x1)
-            x1 = (wrap(x1 << r) | (x1 >> (32 - r))) ^ x0
+            x1 = (wrap(_shl(xp, x1, r)) | _shr(xp, x1, 32 - r)) ^ x0
         # key injection after every four rounds
         x0 = wrap(x0 + injections[block][0])
         x1 = wrap(x1 + injections[block][1])
     return x0, x1
+
+
+def _shl(xp: Any, x: Any, r: int) -> Any:
+    """``x << r`` for a Python int or an array: the operator where the array type has it (the
+    standard's arrays do, and it takes ``r`` as a Python int on every device and inside CUDA
+    graphs), else the namespace's ``bitwise_left_shift`` (TensorFlow's tensors lack ``<<``)."""
+    if isinstance(x, int) or hasattr(type(x), "__lshift__"):
+        return x << r
+    return xp.bitwise_left_shift(x, r)
+
+
+def _shr(xp: Any, x: Any, r: int) -> Any:
+    """``x >> r`` for a Python int or an array (see :func:`_shl`)."""
+    if isinstance(x, int) or hasattr(type(x), "__rshift__"):
+        return x >> r
+    return xp.bitwise_right_shift(x, r)
 
 
 def word_dtype(ctx: Any) -> Any:
@@ -145,19 +161,19 @@ def uniform_int(xp: Any, hi: Any, lo: Any, n: Any) -> Any:
     """
     if isinstance(n, int) and not 1 <= n < 2**32:
         raise ValueError(f"uniform_int: n must be in [1, 2**32); got {n}")
-    a = (lo & 0xFFFF, lo >> 16, hi & 0xFFFF, hi >> 16)  # u's limbs, least significant first
-    r = (n & 0xFFFF, n >> 16)
+    a = (lo & 0xFFFF, _shr(xp, lo, 16), hi & 0xFFFF, _shr(xp, hi, 16))  # u's limbs, low first
+    r = (n & 0xFFFF, _shr(xp, n, 16))
     # column k collects the pieces of weight 2**(16*k) of the 96-bit product u * n
     cols: list = [0] * 6
     for i in range(4):
         for j in range(2):
             p = a[i] * r[j]
             cols[i + j] = cols[i + j] + (p & 0xFFFF)
-            cols[i + j + 1] = cols[i + j + 1] + (p >> 16)
+            cols[i + j + 1] = cols[i + j + 1] + _shr(xp, p, 16)
     carry = 0
     for k in range(4):  # the low 64 bits only contribute their carry
-        carry = (cols[k] + carry) >> 16
-    return cols[4] + carry + (cols[5] << 16)
+        carry = _shr(xp, cols[k] + carry, 16)
+    return cols[4] + carry + _shl(xp, cols[5], 16)
 
 
 def _widen(xp: Any, t: Any, word: Any) -> Any:

@@ -97,10 +97,10 @@ def _true_classes(ctx: Ctx, true_classes: Any, num_true: int) -> Any:
         raise TypeError(
             f"true_classes (labels) must be integers (int64, int32, ...), got dtype {tc.dtype}"
         )
-    if tc.ndim != 2:
+    if len(tc.shape) != 2:
         raise ValueError(
             "true_classes must be a matrix of shape [batch_size, num_true], got shape "
-            f"{tuple(tc.shape)} (rank {tc.ndim})"
+            f"{tuple(tc.shape)} (rank {len(tc.shape)})"
         )
     if tc.shape[1] != num_true:
         raise ValueError(
@@ -825,7 +825,7 @@ def _unigram_array(unigrams: Any):
             f"unigrams must be a sequence of floats, got {type(unigrams).__name__} "
             f"{str(unigrams)[:80]}"
         ) from None
-    if arr.ndim != 1:
+    if len(arr.shape) != 1:
         raise ValueError(f"unigrams must be a flat sequence of floats, got shape {arr.shape}")
     with np.errstate(over="ignore"):  # too large for float32: inf, rejected with the weights
         return arr.astype(np.float32)
