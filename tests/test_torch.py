@@ -23,6 +23,7 @@ import multisampled as ms  # noqa: E402
 from multisampled import _rng  # noqa: E402
 from multisampled._context import Ctx  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
+import multisampled.torch as multisampled_torch  # noqa: E402
 from multisampled.torch import SampledSoftmaxLoss  # noqa: E402
 
 FLT_MAX = 3.4028234663852886e38
@@ -504,6 +505,28 @@ def test_forward_errors():
     assert int(module.num_calls) == 0  # failed calls draw nothing
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_dense_row_gradients_equal_index_select_bit_for_bit(dtype):
+    """The module's dense gather gives PyTorch's own index_select gradient (zeros + index_add_),
+    whatever allocator the zeros come from (numpy.zeros on CPU for the numpy dtypes)."""
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(50, 6, generator=gen).to(dtype)
+    ids = torch.tensor([3, 7, 3, 49, 0, 7, 7])  # repeats accumulate
+    up = torch.randn(7, 6, generator=gen).to(dtype)
+    mine = table.clone().requires_grad_()
+    theirs = table.clone().requires_grad_()
+    (multisampled_torch._DenseRows.apply(mine, ids) * up).sum().backward()
+    (theirs.index_select(0, ids) * up).sum().backward()
+    assert mine.grad.dtype == dtype and mine.grad.is_contiguous()
+    assert torch.equal(mine.grad, theirs.grad)
+    # a kept gradient accumulates in place (zero_grad(set_to_none=False)), as PyTorch's does
+    (multisampled_torch._DenseRows.apply(mine, ids) * up).sum().backward()
+    (theirs.index_select(0, ids) * up).sum().backward()
+    assert torch.equal(mine.grad, theirs.grad)
+    mine.grad.zero_()
+    assert not mine.grad.any()
+
+
 # ------------------------------------------------------------------------------ no host sync
 
 
@@ -515,6 +538,8 @@ def device_like_host_rules(monkeypatch):
     ``torch.cuda.set_sync_debug_mode("error")`` and for mixed-device errors."""
     monkeypatch.setattr(Ctx, "host_checks", property(lambda self: False))
     monkeypatch.setattr(torch_backend, "_threefry2x32_host", lambda *a: None)
+    # the dense gradient's zeros come from the device's allocator there, not from numpy.zeros
+    monkeypatch.setattr(multisampled_torch, "_NUMPY_FLOATS", {})
 
     def forbidden(name):
         def fail(*args, **kwargs):
