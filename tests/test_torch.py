@@ -527,6 +527,36 @@ def test_dense_row_gradients_equal_index_select_bit_for_bit(dtype):
     assert not mine.grad.any()
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_training_step_never_builds_batch_by_classes_tensors(sparse):
+    """The issue's memory bound: a training step's tensors stay about the ``[B, S]`` logits and
+    never reach ``[B, C]``; every ATen output of forward and backward is recorded. Eval mode
+    (the full softmax) builds ``[B, C]`` on purpose: the positive control of the recorder."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class LargestOutput(TorchDispatchMode):
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor):
+                    self.largest = max(self.largest, t.numel())
+            return out
+
+    C, D, B, S = 20_000, 8, 64, 128  # B*C = 1.28M elements; C*D (a dense gradient) = 160k
+    module = make_module(C=C, D=D, S=S, sparse=sparse, seed=4)
+    x = torch.randn(B, D, requires_grad=True)
+    labels = torch.randint(0, C, (B, 1))
+    with LargestOutput() as rec:
+        module(x, labels).sum().backward()
+    assert rec.largest <= max(C * D, C), rec.largest
+    module.eval()
+    with LargestOutput() as rec, torch.no_grad():
+        module(x, labels)
+    assert rec.largest >= B * C
+
+
 # ------------------------------------------------------------------------------ no host sync
 
 
