@@ -551,6 +551,11 @@ def test_training_step_never_builds_batch_by_classes_tensors(sparse):
     with LargestOutput() as rec:
         module(x, labels).sum().backward()
     assert rec.largest <= max(C * D, C), rec.largest
+    w = module.weight.detach().clone().requires_grad_()
+    b = module.bias.detach().clone().requires_grad_()
+    with LargestOutput() as rec:  # the functional API, the core's operations
+        ms.sampled_softmax_loss(w, b, labels, x, S, C, seed=2).sum().backward()
+    assert rec.largest <= max(C * D, C), rec.largest
     module.eval()
     with LargestOutput() as rec, torch.no_grad():
         module(x, labels)
