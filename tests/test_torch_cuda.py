@@ -316,3 +316,15 @@ def test_cuda_loss_and_gradients_match_float64_cpu(dtype, sparse, num_true):
     for want, got in zip(*results):
         assert torch.isfinite(got).all()
         torch.testing.assert_close(got, want, **tol)
+
+
+def test_next_token_example_trains_on_cuda():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "torch_next_token.py"
+    spec = importlib.util.spec_from_file_location("torch_next_token", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = example.main(["--vocab", "5000", "--steps", "120", "--batch", "128", "--device", DEV])
+    assert out["eval_loss_after"] < out["eval_loss_before"] - 2.0
