@@ -40,11 +40,9 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from multisampled import plugin
+from multisampled import _rng, plugin
 
 _MASK32 = 0xFFFFFFFF
-_PARITY = 0x1BD11BDA  # Threefry key-schedule constant
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos",
                   "tf-nightly", "tf-nightly-cpu")
 
@@ -201,8 +199,6 @@ def _threefry2x32(xp, key0, key1, c0, c1):
     words = [v for v in (key0, key1, c0, c1) if isinstance(v, (tf.Tensor, tf.Variable))]
     if all(_device_type(v.device) == "CPU" for v in words):
         return _threefry2x32_host(key0, key1, c0, c1)
-    from multisampled import _rng
-
     return _rng.threefry2x32(xp, key0, key1, c0, c1)
 
 
@@ -213,20 +209,8 @@ def _threefry2x32_host(key0, key1, c0, c1):
     import tensorflow as tf
 
     word = c0.dtype
-    k0 = int(key0) & _MASK32
-    k1 = int(key1) & _MASK32
-    ks = [k0, k1, (k0 ^ k1 ^ _PARITY) & _MASK32]
-    x0 = c0.numpy().astype(np.uint32)
-    x1 = c1.numpy().astype(np.uint32)
-    x0, x1 = np.broadcast_arrays(x0 + np.uint32(ks[0]), x1 + np.uint32(ks[1]))
-    x0, x1 = x0.copy(), x1.copy()
-    for block in range(5):
-        for r in _ROTATIONS[block % 2]:
-            x0 += x1
-            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
-        # key injection after every four rounds (sums reduced mod 2**32 as Python ints)
-        x0 += np.uint32(ks[(block + 1) % 3])
-        x1 += np.uint32((ks[(block + 2) % 3] + block + 1) & _MASK32)
+    x0, x1 = _rng.threefry2x32_numpy(int(key0) & _MASK32, int(key1) & _MASK32,
+                                     c0.numpy().astype(np.uint32), c1.numpy().astype(np.uint32))
     with tf.device(c0.device):
         return (tf.convert_to_tensor(x0.astype(word.as_numpy_dtype)),
                 tf.convert_to_tensor(x1.astype(word.as_numpy_dtype)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 
-from multisampled import plugin
+from multisampled import _rng, plugin
 
 
 def _is_array_type(tp: type) -> bool:
@@ -137,16 +137,7 @@ def _threefry2x32_host(key0, key1, c0, c1):
         k1 = key1 if isinstance(key1, int) else int(key1)
     except (RuntimeError, TypeError):
         return None
-    ks = [k0 & _MASK32, k1 & _MASK32, (k0 ^ k1 ^ _PARITY) & _MASK32]
-    x0, x1 = np.broadcast_arrays(x0 + np.uint32(ks[0]), x1 + np.uint32(ks[1]))
-    x0, x1 = x0.copy(), x1.copy()
-    for block in range(5):
-        for r in _ROTATIONS[block % 2]:
-            x0 += x1
-            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
-        # key injection after every four rounds (sums reduced mod 2**32 as Python ints)
-        x0 += np.uint32(ks[(block + 1) % 3])
-        x1 += np.uint32((ks[(block + 2) % 3] + block + 1) & _MASK32)
+    x0, x1 = _rng.threefry2x32_numpy(k0 & _MASK32, k1 & _MASK32, x0, x1)
     return torch.from_numpy(x0.astype(np.int64)), torch.from_numpy(x1.astype(np.int64))
 
 
