@@ -192,6 +192,14 @@ def _key_from_seed(seed, device):
     return words[0], words[1]
 
 
+def _take_rows(table, ids):
+    """Row gathers whose CPU gradient needs no filled zeros
+    (:func:`multisampled._torch_fused.take_rows`)."""
+    from multisampled import _torch_fused
+
+    return _torch_fused.take_rows(table, ids)
+
+
 def _call(fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
@@ -244,6 +252,7 @@ BACKEND = plugin.Backend(
     host_checks=_host_checks,
     float_dtypes=("float16", "bfloat16", "float32", "float64"),
     key_from_seed=_key_from_seed,
+    take_rows=_take_rows,
     outside_trace=_outside_trace,
 )
 

@@ -59,6 +59,11 @@ class Ctx:
     def dtype(self, name: str):
         return getattr(self.xp, name)
 
+    def take_rows(self, table: Any, ids: Any) -> Any:
+        """``take(table, ids, axis=0)``, through the backend's ``take_rows`` when it has one."""
+        f = self.backend.take_rows
+        return self.xp.take(table, ids, axis=0) if f is None else f(table, ids)
+
     def stop_gradient(self, x: Any) -> Any:
         f = self.backend.stop_gradient
         return x if f is None else f(x)

@@ -116,18 +116,18 @@ def embedding_lookup(
     """Rows ``ids`` (1-D integer array, values in ``[0, total)``) of the sharded parameters.
 
     ``shards``/``total`` come from :func:`check_shards`. Gradients reach only the selected rows
-    of each shard (``take`` + ``where``).
+    of each shard (``take`` + ``where``; the backend's ``take_rows`` where it has one).
     """
     xp = ctx.xp
     if len(shards) == 1:
-        return xp.take(shards[0], ids, axis=0)
+        return ctx.take_rows(shards[0], ids)
     shard, row = shard_and_row(ctx, ids, total, len(shards), partition_strategy)
     out = None
     for p, params in enumerate(shards):
         size = int(params.shape[0])
         if size == 0:  # "mod" with fewer ids than shards: no id lives here
             continue
-        rows = xp.take(params, xp.clip(row, 0, size - 1), axis=0)
+        rows = ctx.take_rows(params, xp.clip(row, 0, size - 1))
         if out is None:
             out = rows
             continue

@@ -28,9 +28,71 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 
 FLT_MAX = 3.4028234663852886e38
+
+# ------------------------------------------------------------------------------ gathers
+
+NUMPY_FLOATS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
+
+
+def _fresh_host_zeros_ok(grad: torch.Tensor, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether a gradient may be built in ``numpy.zeros`` memory: a plain CPU backward (no
+    ``create_graph``, no compiler, no ``torch.func`` wrapper: those have no storage)."""
+    if device.type != "cpu" or dtype not in NUMPY_FLOATS or torch.is_grad_enabled():
+        return False
+    if torch.compiler.is_compiling():
+        return False
+    try:
+        grad.data_ptr()
+    except RuntimeError:  # a functorch wrapper, a fake or meta tensor
+        return False
+    return True
+
+
+class TakeRows(torch.autograd.Function):
+    """``table.index_select(0, ids)`` with PyTorch's own gradient (zeros, then the rows added
+    with ``index_add``: the same values, bit for bit).
+
+    In a plain CPU backward the zeros of the ``[C, D]`` gradient come from ``numpy.zeros``:
+    memory the operating system zeroes as it is first touched (calloc), so a step pays for the
+    pages its rows land in, not for page-faulting and filling the whole gradient, which every
+    step allocates afresh once ``optimizer.zero_grad()`` has set it to None. Elsewhere
+    (accelerators, ``create_graph=True``, ``torch.func``, ``torch.compile``) the backward is
+    ``torch.zeros(...).index_add(...)``, differentiable like index_select's own.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(table, ids):
+        return table.index_select(0, ids)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        table, ids = inputs
+        ctx.save_for_backward(ids)
+        ctx.meta = (table.shape, table.dtype, table.device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (ids,) = ctx.saved_tensors
+        shape, dtype, device = ctx.meta
+        if _fresh_host_zeros_ok(grad, dtype, device):
+            out = torch.from_numpy(np.zeros(tuple(shape), dtype=NUMPY_FLOATS[dtype]))
+            return out.index_add_(0, ids, grad), None
+        return torch.zeros(shape, dtype=dtype, device=device).index_add(0, ids, grad), None
+
+
+def take_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``table.index_select(0, ids)`` for 1-D ``ids``, through :class:`TakeRows` when a
+    gradient will flow into ``table``."""
+    if table.requires_grad and torch.is_grad_enabled():
+        return TakeRows.apply(table, ids)
+    return table.index_select(0, ids)
+
 
 # ------------------------------------------------------------------------------ sampling
 

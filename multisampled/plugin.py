@@ -69,6 +69,10 @@ class Backend:
         (a ``torch.Generator``): the two 32-bit Threefry key words as 0-d word arrays on
         ``device``, drawn from ``seed`` (advancing it) without a host synchronisation; None when
         ``seed`` is not such an object. Each call then uses call index 0 under the fresh key.
+      take_rows: ``(table, ids) -> rows``: ``take(table, ids, axis=0)`` for a parameter table
+        and 1-D integer ids (every row gather of weights and biases), with the same values and
+        gradients, where the backend has a cheaper way (PyTorch: a CPU gradient whose zeros
+        need not be filled).
       outside_trace: ``() -> runner | None``, for frameworks whose compiler traces Python code
         and can leave a function to run eagerly (``torch.compile``): while such a trace is in
         progress, a ``runner(fn, *args, **kwargs)`` that calls ``fn`` outside it on every run
@@ -93,6 +97,7 @@ class Backend:
     host_checks: Any = True
     float_dtypes: tuple = ("float16", "float32", "float64")
     key_from_seed: Optional[Callable[[Any, Any], Any]] = None
+    take_rows: Optional[Callable[[Any, Any], Any]] = None
     outside_trace: Optional[Callable[[], Optional[Callable[..., Any]]]] = None
 
     def available(self) -> bool:

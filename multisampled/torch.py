@@ -23,7 +23,6 @@ import math
 import secrets
 from typing import Any, Callable, Optional, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,35 +82,6 @@ class _SparseRows(torch.autograd.Function):
         (ids,) = ctx.saved_tensors
         rows = torch.sparse_coo_tensor(ids[None, :], grad, (ctx.size,), check_invariants=False)
         return rows, None
-
-
-_NUMPY_FLOATS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
-
-
-class _DenseRows(torch.autograd.Function):
-    """``values.index_select(0, ids)`` whose gradient is PyTorch's own (zeros, then the rows
-    added with ``index_add_``: the same values, bit for bit), with the zeros of a CPU gradient
-    taken from ``numpy.zeros``. That memory is zeroed by the operating system as it is first
-    touched (calloc), so a step pays for the pages of the gathered rows, not for page-faulting
-    and filling the whole ``[C, D]`` gradient (51 MB at C=100,000, D=128) that every step
-    allocates afresh once ``optimizer.zero_grad()`` has set it to None."""
-
-    @staticmethod
-    def forward(ctx, values, ids):
-        ctx.save_for_backward(ids)
-        ctx.shape, ctx.dtype, ctx.device = values.shape, values.dtype, values.device
-        return values.index_select(0, ids)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        (ids,) = ctx.saved_tensors
-        name = _NUMPY_FLOATS.get(ctx.dtype)
-        if ctx.device.type == "cpu" and name is not None and not torch.compiler.is_compiling():
-            out = torch.from_numpy(np.zeros(tuple(ctx.shape), dtype=name))
-        else:
-            out = torch.zeros(ctx.shape, dtype=ctx.dtype, device=ctx.device)
-        return out.index_add_(0, ids, grad), None
 
 
 class _DeviceSampler:
@@ -601,8 +571,8 @@ class SampledSoftmaxLoss(nn.Module):
             rows_w = F.embedding(ids, self.weight, sparse=True)
             rows_b = None if self.bias is None else _SparseRows.apply(self.bias, ids)
         else:
-            rows_w = _DenseRows.apply(self.weight, ids)
-            rows_b = None if self.bias is None else _DenseRows.apply(self.bias, ids)
+            rows_w = _torch_fused.take_rows(self.weight, ids)
+            rows_b = None if self.bias is None else _torch_fused.take_rows(self.bias, ids)
         if rows_b is None:
             rows_b = torch.zeros(ids.shape, dtype=rows_w.dtype, device=rows_w.device)
         return rows_w, rows_b

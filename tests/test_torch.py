@@ -20,10 +20,9 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import multisampled as ms  # noqa: E402
-from multisampled import _rng  # noqa: E402
+from multisampled import _rng, _torch_fused  # noqa: E402
 from multisampled._context import Ctx  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
-import multisampled.torch as multisampled_torch  # noqa: E402
 from multisampled.torch import SampledSoftmaxLoss  # noqa: E402
 
 FLT_MAX = 3.4028234663852886e38
@@ -515,12 +514,12 @@ def test_dense_row_gradients_equal_index_select_bit_for_bit(dtype):
     up = torch.randn(7, 6, generator=gen).to(dtype)
     mine = table.clone().requires_grad_()
     theirs = table.clone().requires_grad_()
-    (multisampled_torch._DenseRows.apply(mine, ids) * up).sum().backward()
+    (_torch_fused.take_rows(mine, ids) * up).sum().backward()
     (theirs.index_select(0, ids) * up).sum().backward()
     assert mine.grad.dtype == dtype and mine.grad.is_contiguous()
     assert torch.equal(mine.grad, theirs.grad)
     # a kept gradient accumulates in place (zero_grad(set_to_none=False)), as PyTorch's does
-    (multisampled_torch._DenseRows.apply(mine, ids) * up).sum().backward()
+    (_torch_fused.take_rows(mine, ids) * up).sum().backward()
     (theirs.index_select(0, ids) * up).sum().backward()
     assert torch.equal(mine.grad, theirs.grad)
     mine.grad.zero_()
@@ -562,6 +561,44 @@ def test_training_step_never_builds_batch_by_classes_tensors(sparse):
     assert rec.largest >= B * C
 
 
+def _functional_loss(w, b, x, labels):
+    sampled = ms.log_uniform_candidate_sampler(labels, 1, 16, True, 300, seed=ms.Generator(5))
+    return ms.sampled_softmax_loss(w, b, labels, x, 16, 300, sampled_values=sampled).sum()
+
+
+def test_functional_row_gathers_keep_torch_func_and_double_backward(monkeypatch):
+    """The backend's take_rows (zeros from numpy.zeros in a plain CPU backward) changes no
+    gradient: first and second derivatives, under autograd and torch.func, equal those of
+    index_select's own gradient."""
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(300, 8, generator=gen, dtype=torch.float64)
+    b = torch.randn(300, generator=gen, dtype=torch.float64)
+    x = torch.randn(6, 8, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 300, (6, 1), generator=gen)
+    v = torch.randn(300, 8, generator=gen, dtype=torch.float64)
+
+    def derivatives():
+        wl = w.clone().requires_grad_()
+        (gw,) = torch.autograd.grad(_functional_loss(wl, b, x, labels), wl, create_graph=True)
+        (hv,) = torch.autograd.grad((gw * v).sum(), wl)  # a Hessian-vector product
+        fg = torch.func.grad(lambda t: _functional_loss(t, b, x, labels))(w)
+        wl2 = w.clone().requires_grad_()
+        _functional_loss(wl2, b, x, labels).backward()  # the plain backward (numpy zeros)
+        return gw.detach(), hv, fg, wl2.grad
+
+    calls = []
+    real = _torch_fused.TakeRows.apply
+    monkeypatch.setattr(_torch_fused.TakeRows, "apply",
+                        lambda *a: calls.append(1) or real(*a))
+    mine = derivatives()
+    assert calls  # the functional API did gather through TakeRows
+    monkeypatch.setattr(_torch_fused, "take_rows", lambda t, ids: t.index_select(0, ids))
+    theirs = derivatives()
+    for m, t in zip(mine, theirs):
+        torch.testing.assert_close(m, t, rtol=0, atol=0)
+    assert mine[1].abs().sum() > 0
+
+
 # ------------------------------------------------------------------------------ no host sync
 
 
@@ -574,7 +611,7 @@ def device_like_host_rules(monkeypatch):
     monkeypatch.setattr(Ctx, "host_checks", property(lambda self: False))
     monkeypatch.setattr(torch_backend, "_threefry2x32_host", lambda *a: None)
     # the dense gradient's zeros come from the device's allocator there, not from numpy.zeros
-    monkeypatch.setattr(multisampled_torch, "_NUMPY_FLOATS", {})
+    monkeypatch.setattr(_torch_fused, "NUMPY_FLOATS", {})
 
     def forbidden(name):
         def fail(*args, **kwargs):
