@@ -22,6 +22,9 @@ a per-class table instead of sorting.
 Every operation here runs on CUDA too, without a host synchronisation. The module still sends
 CUDA tensors to the core's operations (``SampledSoftmaxLoss._fused_cuda = False``) until this
 path has passed the CUDA tests on a GPU, which run both paths.
+
+:class:`TakeRows` is the row gather of the module and of the torch backend's ``take_rows`` (the
+functional API): PyTorch's own gradient, with CPU zeros that need not be filled.
 """
 
 from __future__ import annotations
