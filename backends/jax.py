@@ -8,50 +8,33 @@ framework). Results are JAX arrays; the Array API namespace is ``jax.numpy``.
 default) the index dtype is int32, sampled candidates are int32, and host data is converted to
 what JAX can hold: 64-bit integers become 32-bit ones when every value fits (a value that does not
 fit is a ``ValueError``, never a wrap-around), float64 host data becomes float32 as JAX itself
-does. ``float_dtypes`` is float16, bfloat16 and float32; float64 arrays still compute in float64
-when the user enabled x64.
+does. float64 is available exactly when the user enabled x64.
 
 Value checks (labels in range, positive expected counts) read values on the host only where that
 is free and possible: for concrete arrays on CPU, outside any JAX transformation. On GPU/TPU and
 inside ``jit``, ``grad``, ``vmap`` and other transformations (where arrays may be tracers whose
-values cannot be read) the checks are skipped -- JAX has no assertion that is both
-synchronisation-free on accelerators and an ordinary Python exception -- and the core clips class
-ids into range before every gather, so an invalid id never reads out of bounds. Validate inputs
-with one eager CPU call when in doubt. Shape and dtype checks always run. Whether a
+values cannot be read) the checks become ``checkify.debug_check``s: wrap the function in
+``jax.experimental.checkify.checkify`` to have them reported; in plain ``jit`` they are no-ops
+(JAX has no assertion that is both synchronisation-free on accelerators and an ordinary Python
+exception), and the core clips class ids into range before every gather, so an invalid id
+never reads out of bounds. Shape and dtype checks always run. Whether a
 transformation is active is read from JAX's trace state (``jax._src.core.trace_state_clean``);
 should that private function disappear, a public probe detects ``jit``-style tracing (constants
 become tracers) and the other transformations then keep host checks.
 
 Random draws: the backend's :func:`threefry2x32` is JAX's own Threefry-2x32 primitive
 (``jax.extend.random.threefry2x32_p``, the kernel behind ``jax.random``), bit-identical to the
-core's portable implementation and one fused kernel instead of a hundred small operations. A
-sampler called while ``jax.jit`` (or ``scan``, ``while_loop``, ...) traces raises ``TypeError``:
-the seed stream's call counter advances on the host when the function is TRACED, so a compiled
-function would replay the same candidates on every call. Draw candidates outside ``jit`` and pass
-them in as ``sampled_values``. Samplers under ``jax.grad`` and ``jax.vmap`` without ``jit`` run
-eagerly and advance the stream normally.
+core's portable implementation and one fused kernel instead of a hundred small operations.
+Under ``jax.jit`` (or ``scan``, ``while_loop``, ...) a sampler needs a key as ``seed``
+(``jax.random.key(k)``): an int seed's stream would advance once, when the function is traced.
+``jax.vmap`` over keys gives per-example candidates.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-
-from multisampled import plugin
+from multisampled import kernels, plugin
 
 _MASK32 = 0xFFFFFFFF
-
-
-def _is_array_type(tp: type) -> bool:
-    import jax
-
-    # tracers are instances of jax.Array but not subclasses of it: name both
-    return issubclass(tp, (jax.Array, jax.core.Tracer))
-
-
-def _namespace():
-    import jax.numpy
-
-    return jax.numpy
 
 
 def _is_jax_value(value) -> bool:
@@ -151,19 +134,6 @@ def _to_numpy(a):
     return np.asarray(a)
 
 
-def _version():
-    try:
-        return importlib.metadata.version("jax")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _stop_gradient(a):
-    import jax
-
-    return jax.lax.stop_gradient(a)
-
-
 def _device_name(device) -> str:
     platform = getattr(device, "platform", None)
     if platform is None:
@@ -180,15 +150,6 @@ def _devices():
     except RuntimeError:  # a build without the CPU platform
         pass
     return [_device_name(d) for d in found]
-
-
-def _device_of(a) -> str:
-    import jax
-
-    if isinstance(a, jax.core.Tracer):
-        return "traced (no device while a JAX transformation runs)"
-    devices = sorted(_device_name(d) for d in a.devices())
-    return devices[0] if len(devices) == 1 else "sharded over " + ", ".join(devices)
 
 
 def _trace_state_clean():
@@ -224,27 +185,14 @@ def _host_checks(device) -> bool:
 
 
 def _threefry2x32(xp, key0, key1, c0, c1):
-    """``multisampled._rng.threefry2x32`` through JAX's Threefry-2x32 primitive.
-
-    Refuses words that are being traced (``jax.jit``): see the module docstring.
-    """
-    import jax
+    """The core's Threefry-2x32 through JAX's own primitive (``threefry2x32_p``): one fused
+    kernel instead of a hundred small operations; traced words too."""
     import jax.numpy as jnp
 
-    if any(isinstance(v, jax.core.Tracer) for v in (key0, key1, c0, c1)):
-        raise TypeError(
-            "multisampled's candidate samplers cannot run while jax.jit (or scan, while_loop, "
-            "...) traces: the seed stream advances on the host at trace time, so the compiled "
-            "function would reuse the same candidates on every call. Draw the candidates "
-            "outside jit (multisampled.log_uniform_candidate_sampler(...), say) and pass them "
-            "as sampled_values; for the Paddle API pass customized_samples"
-        )
     try:
         from jax.extend.random import threefry2x32_p
     except ImportError:  # an older JAX: the core's portable version
-        from multisampled import _rng
-
-        return _rng.threefry2x32(xp, key0, key1, c0, c1)
+        return kernels.threefry2x32(xp, key0, key1, c0, c1)
     word = c0.dtype
     u32 = jnp.uint32
 
@@ -262,23 +210,87 @@ def _threefry2x32(xp, key0, key1, c0, c1):
     return x0, x1
 
 
-BACKEND = plugin.Backend(
-    name="jax",
-    module="jax",
-    is_array_type=_is_array_type,
-    namespace=_namespace,
-    asarray=_asarray,
-    to_numpy=_to_numpy,
-    version=_version,
-    extra="jax",
-    stop_gradient=_stop_gradient,
-    devices=_devices,
-    device_of=_device_of,
-    threefry2x32=_threefry2x32,
-    assert_async=None,
-    host_checks=_host_checks,
-    float_dtypes=("float16", "bfloat16", "float32"),
-)
+class Jax(plugin.Backend):
+    name = "jax"
+    module = "jax"
+    extra = "jax"
+
+    def is_array_type(self, tp: type) -> bool:
+        import jax
+
+        # tracers are instances of jax.Array but not subclasses of it: name both
+        return issubclass(tp, (jax.Array, jax.core.Tracer))
+
+    def namespace(self):
+        import jax.numpy
+
+        return jax.numpy
+
+    asarray = staticmethod(_asarray)
+    to_numpy = staticmethod(_to_numpy)
+
+    def stop_gradient(self, array):
+        import jax
+
+        return jax.lax.stop_gradient(array)
+
+    def devices(self):
+        return _devices()
+
+    def device_of(self, array):
+        import jax
+
+        if isinstance(array, jax.core.Tracer):
+            return None  # no device while a transformation runs
+        devices = array.devices()
+        return next(iter(devices)) if len(devices) == 1 else array.sharding
+
+    def has_dtype(self, name: str) -> bool:
+        if name == "float64":
+            import jax
+
+            return bool(jax.config.jax_enable_x64)
+        return name in ("float16", "bfloat16", "float32")
+
+    def may_read_values(self, device) -> bool:
+        return _host_checks(device)
+
+    def check_async(self, condition, message: str) -> None:
+        """``checkify.debug_check``: reported under ``jax.experimental.checkify.checkify``
+        (and eagerly), a no-op in plain ``jax.jit``."""
+        from jax.experimental import checkify
+
+        checkify.debug_check(condition, message.replace("{", "{{").replace("}", "}}"))
+
+    def is_compiling(self) -> bool:
+        import jax
+        import jax.numpy as jnp
+
+        # while jit (or scan, while_loop) stages a function, even a new constant is a tracer
+        return isinstance(jnp.zeros(()), jax.core.Tracer)
+
+    def compiler(self):
+        import jax
+
+        return jax.jit
+
+    def key_words(self, key):
+        import jax
+
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            impl = str(jax.random.key_impl(key))
+            if "threefry2x32" not in impl:
+                raise ValueError(
+                    f"seed: a JAX key of the {impl} implementation; multisampled draws with "
+                    "Threefry-2x32, so pass a threefry key (jax.random.key(k), the default)"
+                )
+            return jax.random.key_data(key)
+        return None
+
+    threefry2x32 = staticmethod(lambda xp, k0, k1, c0, c1: _threefry2x32(xp, k0, k1, c0, c1))
+
+
+BACKEND = Jax()
 
 
 @plugin.hookimpl

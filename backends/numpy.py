@@ -1,56 +1,38 @@
-"""NumPy backend: the embedded default. Host arrays, no autodiff."""
+"""NumPy backend: the embedded default. Host arrays, no autodiff; every capability portable."""
 
 from __future__ import annotations
-
-import importlib.metadata
 
 from multisampled import plugin
 
 
-def _is_array_type(tp: type) -> bool:
-    import numpy as np  # already in sys.modules when this is called
+class NumPy(plugin.Backend):
+    name = "numpy"
+    module = "numpy"
+    extra = ""
 
-    return issubclass(tp, (np.ndarray, np.generic))
+    def is_array_type(self, tp: type) -> bool:
+        import numpy as np  # already in sys.modules when this is called
 
+        return issubclass(tp, (np.ndarray, np.generic))
 
-def _namespace():
-    import array_api_compat.numpy
+    def namespace(self):
+        import array_api_compat.numpy
 
-    return array_api_compat.numpy
+        return array_api_compat.numpy
 
+    def asarray(self, value, dtype=None, device=None):
+        import numpy as np
 
-def _asarray(value, dtype=None, device=None):
-    import numpy as np
+        return np.asarray(value, dtype=dtype)
 
-    return np.asarray(value, dtype=dtype)
+    def devices(self):
+        return ["cpu"]
 
-
-def _to_numpy(a):
-    import numpy as np
-
-    return np.asarray(a)
-
-
-def _version():
-    try:
-        return importlib.metadata.version("numpy")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    def device_of(self, array):
+        return "cpu"
 
 
-BACKEND = plugin.Backend(
-    name="numpy",
-    module="numpy",
-    is_array_type=_is_array_type,
-    namespace=_namespace,
-    asarray=_asarray,
-    to_numpy=_to_numpy,
-    version=_version,
-    extra="",
-    devices=lambda: ["cpu"],
-    device_of=lambda a: "cpu",
-    host_checks=True,
-)
+BACKEND = NumPy()
 
 
 @plugin.hookimpl

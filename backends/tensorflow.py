@@ -20,27 +20,25 @@ tensors on CPU. On GPU, and while ``tf.function`` traces, they are ``tf.debuggin
 gather. The GPU path has not been run: only ``tensorflow-cpu`` was available where this backend
 was tested.
 
-``tf.function``: the losses with given ``sampled_values`` (Paddle: ``customized_samples``) trace
-and run, gradients included; shapes must be static (a ``None`` dimension in an input signature
-is refused by the core's shape checks). AutoGraph converts the core's Python code while tracing,
+``tf.function``: every function traces and runs, gradients included, with given
+``sampled_values`` or with a key as ``seed`` (an integer tensor of two 32-bit words, e.g.
+``tf.stack([0, step])``); a ``None`` batch dimension in an input signature works. AutoGraph converts the core's Python code while tracing,
 which is harmless (its control flow depends on Python values only) but slow:
 ``tf.function(autograph=False)`` traces about twice as fast. With ``jit_compile=True`` XLA drops
 the assertions, so invalid ids are clipped into range instead of reported. A built-in sampler
-called while ``tf.function`` traces raises ``TypeError``: the seed stream's call counter
-advances on the host when the function is TRACED, so the traced function would reuse the same
-candidates on every call. Draw candidates eagerly and pass them in. ``compute_accidental_hits``
-has a data-dependent output size and runs eagerly only.
+called with an int seed while ``tf.function`` traces raises ``TypeError`` asking for a key: the
+seed stream's call counter would advance once, at trace time. ``compute_accidental_hits`` has a
+data-dependent output size and runs eagerly only. ``LearnedUnigramSampler`` keeps its counts in
+a ``tf.Variable``, updated inside ``tf.function`` too.
 
-Random draws: the backend's :func:`_threefry2x32` encrypts eager CPU words with NumPy ``uint32``
-arithmetic on the tensors' host buffers (bit-identical to the core's portable Threefry, checked
-by the conformance kit); other devices use the core's portable version.
+Random draws: the core's Threefry, on NumPy copies of eager CPU words (:func:`_threefry2x32`).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 
-from multisampled import _rng, plugin
+from multisampled import kernels, plugin
 
 _MASK32 = 0xFFFFFFFF
 _DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos",
@@ -51,12 +49,6 @@ def _is_array_type(tp: type) -> bool:
     import tensorflow as tf
 
     return issubclass(tp, (tf.Tensor, tf.Variable))
-
-
-def _namespace():
-    from . import _tf_array_api
-
-    return _tf_array_api
 
 
 def _resolve_device(device):
@@ -129,23 +121,6 @@ def _version():
     return None
 
 
-def _stop_gradient(a):
-    import tensorflow as tf
-
-    return tf.stop_gradient(a)
-
-
-def _devices():
-    import tensorflow as tf
-
-    return [d.name for d in tf.config.list_logical_devices()]
-
-
-def _device_of(a) -> str:
-    name = getattr(a, "device", "")
-    return name or "not placed yet (a tensor of a tf.function graph)"
-
-
 def _device_type(device) -> str:
     import tensorflow as tf
 
@@ -170,69 +145,106 @@ def _host_checks(device) -> bool:
     return _device_type(device) == "CPU"
 
 
-def _assert_async(condition, message: str) -> None:
-    """``tf.debugging.Assert``: raises ``InvalidArgumentError`` when ``condition`` is False
-    (at once in eager mode; when the traced function runs under ``tf.function``, whose
-    automatic control dependencies keep the assertion in the graph)."""
-    import tensorflow as tf
-
-    tf.debugging.Assert(condition, [message])
-
-
 def _threefry2x32(xp, key0, key1, c0, c1):
-    """``multisampled._rng.threefry2x32`` for TensorFlow words, bit-identical to the core's.
-
-    Refuses to run while ``tf.function`` traces (see the module docstring). Eager CPU words are
-    encrypted with NumPy ``uint32`` arithmetic (a few dozen NumPy operations instead of ~250
-    eager TensorFlow ops); other devices use the core's portable version.
-    """
+    """The core's Threefry-2x32: on NumPy ``uint32`` copies of eager CPU words (a few dozen
+    NumPy operations instead of ~250 eager TensorFlow ops), else on TensorFlow words (graphs
+    of ``tf.function`` too)."""
     import tensorflow as tf
 
-    if not tf.executing_eagerly():
-        raise TypeError(
-            "multisampled's candidate samplers cannot run while tf.function traces: the seed "
-            "stream advances on the host at trace time, so the traced function would reuse the "
-            "same candidates on every call. Draw the candidates eagerly "
-            "(multisampled.log_uniform_candidate_sampler(...), say) and pass them as "
-            "sampled_values; for the Paddle API pass customized_samples"
-        )
     words = [v for v in (key0, key1, c0, c1) if isinstance(v, (tf.Tensor, tf.Variable))]
-    if all(_device_type(v.device) == "CPU" for v in words):
+    if tf.executing_eagerly() and all(_device_type(v.device) == "CPU" for v in words):
         return _threefry2x32_host(key0, key1, c0, c1)
-    return _rng.threefry2x32(xp, key0, key1, c0, c1)
+    return kernels.threefry2x32(xp, key0, key1, c0, c1)
 
 
 def _threefry2x32_host(key0, key1, c0, c1):
-    """Threefry-2x32 (20 rounds) of eager CPU tensors in NumPy ``uint32`` (which wraps by
-    itself); returns tensors of ``c0``'s dtype on the CPU."""
+    import array_api_compat.numpy as xnp
     import numpy as np
     import tensorflow as tf
 
     word = c0.dtype
-    x0, x1 = _rng.threefry2x32_numpy(int(key0) & _MASK32, int(key1) & _MASK32,
-                                     c0.numpy().astype(np.uint32), c1.numpy().astype(np.uint32))
+    x0, x1 = np.broadcast_arrays(c0.numpy().astype(np.uint32), c1.numpy().astype(np.uint32))
+    y0, y1 = kernels.threefry2x32(xnp, int(key0) & _MASK32, int(key1) & _MASK32, x0, x1)
     with tf.device(c0.device):
-        return (tf.convert_to_tensor(x0.astype(word.as_numpy_dtype)),
-                tf.convert_to_tensor(x1.astype(word.as_numpy_dtype)))
+        return (tf.convert_to_tensor(y0.astype(word.as_numpy_dtype)),
+                tf.convert_to_tensor(y1.astype(word.as_numpy_dtype)))
 
 
-BACKEND = plugin.Backend(
-    name="tensorflow",
-    module="tensorflow",
-    is_array_type=_is_array_type,
-    namespace=_namespace,
-    asarray=_asarray,
-    to_numpy=_to_numpy,
-    version=_version,
-    extra="tensorflow",
-    stop_gradient=_stop_gradient,
-    devices=_devices,
-    device_of=_device_of,
-    threefry2x32=_threefry2x32,
-    assert_async=_assert_async,
-    host_checks=_host_checks,
-    float_dtypes=("float16", "bfloat16", "float32", "float64"),
-)
+class TensorFlow(plugin.Backend):
+    name = "tensorflow"
+    module = "tensorflow"
+    extra = "tensorflow"
+    async_checks = True
+
+    is_array_type = staticmethod(_is_array_type)
+    asarray = staticmethod(_asarray)
+    to_numpy = staticmethod(_to_numpy)
+
+    def namespace(self):
+        from . import _tf_array_api
+
+        return _tf_array_api
+
+    def version(self):
+        return _version()
+
+    def stop_gradient(self, array):
+        import tensorflow as tf
+
+        return tf.stop_gradient(array)
+
+    def devices(self):
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices()]
+
+    def device_of(self, array):
+        return getattr(array, "device", "") or None
+
+    def has_dtype(self, name: str) -> bool:
+        return name in ("float16", "bfloat16", "float32", "float64")
+
+    def may_read_values(self, device) -> bool:
+        return _host_checks(device)
+
+    def check_async(self, condition, message: str) -> None:
+        """``tf.debugging.Assert``: raises ``InvalidArgumentError`` when ``condition`` is False
+        (at once in eager mode; when the traced function runs under ``tf.function``, whose
+        automatic control dependencies keep the assertion in the graph)."""
+        import tensorflow as tf
+
+        tf.debugging.Assert(condition, [message])
+
+    def is_compiling(self) -> bool:
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
+
+    def compiler(self):
+        import tensorflow as tf
+
+        return lambda fn: tf.function(fn, autograph=False)
+
+    def threefry2x32(self, xp, key0, key1, c0, c1):
+        return _threefry2x32(xp, key0, key1, c0, c1)
+
+    def new_state(self, value):
+        import tensorflow as tf
+
+        with tf.init_scope():
+            return tf.Variable(value, trainable=False)
+
+    def assign_state(self, state, value):
+        state.assign(value)
+        return state
+
+    def read_state(self, state):
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(state)
+
+
+BACKEND = TensorFlow()
 
 
 @plugin.hookimpl

@@ -1,7 +1,7 @@
 """Every bad input raises the documented error type, and the message names the argument.
 
 Checks of array VALUES (label range, positive expected counts) are expected only where the
-backend runs them (``host_checks``, or ``assert_async`` which may raise later: the kit then
+backend runs them (``may_read_values``, or ``check_async`` which may raise later: the kit then
 reads the result back and accepts any exception); shape, dtype and size checks always.
 """
 
@@ -214,7 +214,7 @@ class ErrorTests(KitBase):
         if value_check and not self.checks_values():
             pytest.skip(f"backend {self.backend!r} does not check array values")
         if value_check and not self.host_checks_on():
-            # assert_async may raise later, as whatever the framework raises: force the result
+            # check_async may raise later, as whatever the framework raises: force the result
             with pytest.raises(Exception):
                 out = thunk()
                 for x in out if isinstance(out, tuple) else (out,):

@@ -96,10 +96,10 @@ class KitBase:
     - ``devices``: list of devices to run the device tests on; None (default) asks the
       Backend's ``devices()``; ``[None]`` means "the backend's default device only".
     - ``supported_dtypes``: floating dtype names to test; None (default) takes the Backend's
-      ``float_dtypes`` that its namespace actually has.
+      floating dtypes its ``has_dtype`` accepts.
     - ``value_checks``: whether bad VALUES (labels out of range, non-positive expected counts)
-      are expected to raise; None (default) follows the Backend (``host_checks``, a bool or
-      ``device -> bool``, or ``assert_async``).
+      are expected to raise; None (default) follows the Backend (``may_read_values`` on the
+      test device, or ``async_checks``).
 
     Methods a subclass may override: :meth:`to_backend`, :meth:`to_numpy`, :meth:`grad`.
     """
@@ -141,35 +141,29 @@ class KitBase:
         """The devices the device tests run on (``[None]``: the default device only)."""
         if self.devices is not None:
             return list(self.devices) or [None]
-        lister = self.backend_spec.devices
-        found = list(lister()) if lister is not None else []
-        return found or [None]
+        return list(self.backend_spec.devices()) or [None]
 
     def dtype_list(self) -> list:
         """The floating dtypes under test, in FLOAT_DTYPES order."""
         if self.supported_dtypes is not None:
             return [d for d in FLOAT_DTYPES if d in self.supported_dtypes]
-        declared = set(self.backend_spec.float_dtypes or ())
-        xp = self.xp
-        return [d for d in FLOAT_DTYPES if d in declared and getattr(xp, d, None) is not None]
+        spec = self.backend_spec
+        return [d for d in FLOAT_DTYPES if spec.has_dtype(d)]
 
     def require_dtype(self, dtype: str) -> None:
         if dtype not in self.dtype_list():
             pytest.skip(f"backend {self.backend!r} does not support {dtype}")
 
     def host_checks_on(self, device: Any = "default") -> bool:
-        """The Backend's ``host_checks`` for ``device`` (a bool, or ``device -> bool``)."""
-        flag = self.backend_spec.host_checks
-        if callable(flag):
-            probe = self.arr(np.zeros(1, dtype=np.float32), "float32", device)
-            return bool(flag(testing.device_of(probe)))
-        return bool(flag)
+        """The Backend's ``may_read_values`` for ``device``."""
+        probe = self.arr(np.zeros(1, dtype=np.float32), "float32", device)
+        return bool(self.backend_spec.may_read_values(self.backend_spec.device_of(probe)))
 
     def checks_values(self) -> bool:
-        """Whether bad VALUES raise on the test device (eagerly or through ``assert_async``)."""
+        """Whether bad VALUES raise on the test device (eagerly or through ``check_async``)."""
         if self.value_checks is not None:
             return bool(self.value_checks)
-        return self.host_checks_on() or self.backend_spec.assert_async is not None
+        return self.host_checks_on() or self.backend_spec.async_checks
 
     # ------------------------------------------------------------------ conversions (hooks)
 

@@ -52,12 +52,12 @@ def tolerances(dtype: str) -> tuple[float, float]:
 
 def get_backend(backend):
     """The registered :class:`~multisampled.plugin.Backend` for a name (or the object itself)."""
-    from multisampled import _registry
+    import multisampled
     from multisampled.plugin import Backend
 
     if isinstance(backend, Backend):
         return backend
-    return _registry.get_backend(backend)
+    return multisampled.get_backend(backend)
 
 
 def _type_name(x: Any) -> str:

@@ -6,27 +6,33 @@ Every function takes arrays of one framework and returns arrays of the same fram
 NumPy, in that order.
 """
 
-from ._registry import BackendInfo, backends, use_backend
+from ._registry import BackendInfo, env_backend_name, get_backend, use_backend
 from ._rng import Generator, reset_streams
 from .plugin import hookimpl
 from ._hits import compute_accidental_hits
-from ._losses import (
+from ._paddle import sampled_softmax_with_cross_entropy
+from ._tf_losses import (
     compute_sampled_logits,
     nce_loss,
     rank_sampled_softmax_loss,
     sampled_softmax_loss,
-    sampled_softmax_with_cross_entropy,
 )
 from .samplers import (
     CandidateSamples,
     LearnedUnigramSampler,
+    LearnedUnigramState,
     all_candidate_sampler,
     fixed_unigram_candidate_sampler,
     learned_unigram_candidate_sampler,
+    learned_unigram_state,
     log_uniform_candidate_sampler,
     uniform_candidate_sampler,
 )
-from . import v1
+from . import kernels, v1
+
+# the callable package of the built-in backends: ``multisampled.backends()`` lists the
+# registered backends, ``multisampled.backends.torch`` is a module (it imports no framework)
+from . import backends  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -35,13 +41,18 @@ __all__ = [
     "CandidateSamples",
     "Generator",
     "LearnedUnigramSampler",
+    "LearnedUnigramState",
     "all_candidate_sampler",
     "backends",
     "compute_accidental_hits",
     "compute_sampled_logits",
+    "env_backend_name",
     "fixed_unigram_candidate_sampler",
+    "get_backend",
     "hookimpl",
+    "kernels",
     "learned_unigram_candidate_sampler",
+    "learned_unigram_state",
     "log_uniform_candidate_sampler",
     "nce_loss",
     "rank_sampled_softmax_loss",

@@ -3,8 +3,8 @@
 Every error names the argument, the value received and what was expected: ``ValueError`` for bad
 values and shapes, ``TypeError`` for wrong Python types and dtypes. Checks of array VALUES go
 through :func:`check_value_range` / :func:`check_positive_finite`, which read values on the host
-only when the backend allows it (``host_checks``) and otherwise hand the condition to the
-backend's ``assert_async`` (never forcing a device-to-host synchronisation).
+only when the backend allows it (``Backend.may_read_values``) and otherwise hand the condition
+to the backend's ``check_async`` (never forcing a device-to-host synchronisation).
 """
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ def check_int(name: str, value: Any) -> int:
         raise TypeError(
             f"{name} must be an int, got {value!r} of type {type(value).__name__}"
         ) from None
+
+
+def check_int_in(name: str, value: Any, minimum: int, maximum: Optional[int] = None) -> int:
+    """``value`` as a Python int in ``[minimum, maximum]`` (no upper bound when None)."""
+    v = check_int(name, value)
+    if v < minimum or (maximum is not None and v > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an int {bound}, got {v}")
+    return v
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -70,8 +79,9 @@ def is_floating_dtype(xp: Any, dtype: Any) -> bool:
     return xp.isdtype(dtype, "real floating")
 
 
-def check_int_labels(ctx: Any, name: str, arr: Any) -> None:
-    """``arr`` must have an integer dtype (floats are refused: a cast would truncate silently)."""
+def check_integer_ids(ctx: Any, name: str, arr: Any) -> None:
+    """``arr`` (labels, candidates, samples) must have an integer dtype (floats are refused: a
+    cast would truncate silently)."""
     if not is_integer_dtype(ctx.xp, arr.dtype):
         raise TypeError(
             f"{name} must have an integer dtype (class ids), got dtype {dtype_name(arr.dtype)}; "
@@ -138,19 +148,19 @@ def _scalar(a: Any) -> Any:
 def _run_check(ctx: Any, ok: Any, message_fn) -> None:
     """Raise ``ValueError(message_fn())`` when the 0-d bool array ``ok`` is False.
 
-    Eager on host-check backends; otherwise through ``assert_async`` when the backend offers it
-    (the message is then built without reading values); otherwise skipped.
+    Eager where the backend may read values; otherwise through its ``check_async`` (the message
+    is then built without reading values).
     """
-    if ctx.host_checks:
+    if ctx.may_read_values:
         if not bool(ok):
             raise ValueError(message_fn(True))
-    elif ctx.backend.assert_async is not None:
-        ctx.backend.assert_async(ok, message_fn(False))
+    else:
+        ctx.backend.check_async(ok, message_fn(False))
 
 
 def check_value_range(ctx: Any, name: str, arr: Any, low: int, high: int) -> None:
     """Every value of the integer array ``arr`` lies in ``[low, high)``."""
-    if math.prod(arr.shape) == 0:
+    if _is_empty(arr):
         return
     xp = ctx.xp
     ok = xp.all((arr >= low) & (arr < high))
@@ -168,14 +178,14 @@ def keep_in_range(ctx: Any, arr: Any, low: int, high: int) -> Any:
     Off the host the range check only reports later, so the ids are clipped to keep the gathers
     that follow in bounds (an out-of-bounds gather can crash an accelerator or read garbage).
     """
-    if ctx.host_checks or math.prod(arr.shape) == 0:
+    if ctx.may_read_values or _is_empty(arr):
         return arr
     return ctx.xp.clip(arr, low, high - 1)
 
 
 def check_positive_finite(ctx: Any, name: str, arr: Any) -> None:
     """Every value of the floating array ``arr`` is finite and > 0 (NaN fails)."""
-    if math.prod(arr.shape) == 0:
+    if _is_empty(arr):
         return
     xp = ctx.xp
     ok = xp.all(xp.isfinite(arr) & (arr > 0))
@@ -195,7 +205,7 @@ def check_positive_finite(ctx: Any, name: str, arr: Any) -> None:
 
 def check_non_negative(ctx: Any, name: str, arr: Any) -> None:
     """Every value of the floating array ``arr`` is >= 0 (+inf allowed; NaN fails)."""
-    if math.prod(arr.shape) == 0:
+    if _is_empty(arr):
         return
     xp = ctx.xp
     ok = xp.all(arr >= 0)  # NaN compares False
@@ -219,3 +229,21 @@ def check_positive_scalar(name: str, value: Any) -> float:
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return v
+
+
+def _is_empty(arr: Any) -> bool:
+    """Whether ``arr`` certainly has no elements (unknown sizes count as non-empty)."""
+    return any(n == 0 for n in arr.shape if n is not None)
+
+
+def check_seed_int(seed: Any, name: str = "seed") -> int:
+    """An int seed in ``[0, 2**64)``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"{name} must be None, a Generator, a key or an int in [0, 2**64); "
+            f"got {seed!r} of type {type(seed).__name__}"
+        )
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"{name} must be an int in [0, 2**64); got {seed}")
+    return seed

@@ -1,4 +1,4 @@
-"""The per-call context every core function works through: backend, namespace, conversions.
+"""The per-call context every core function works through: backend, namespace, device.
 
 Core modules never call the registry or a framework themselves; they take a ``Ctx`` from
 :func:`context` and use ``ctx.xp`` (the Array API namespace) plus the few helpers here.
@@ -35,13 +35,13 @@ class Ctx:
         return self.xp.int64
 
     @property
-    def host_checks(self) -> bool:
-        """Whether value checks may read this call's arrays on the host (no accelerator sync)."""
-        h = self.backend.host_checks
-        return bool(h(self.device)) if callable(h) else bool(h)
+    def may_read_values(self) -> bool:
+        """Whether value checks may read this call's arrays on the host (no accelerator
+        synchronisation, no tracer): :meth:`Backend.may_read_values` of the call's device."""
+        return bool(self.backend.may_read_values(self.device))
 
     def is_backend_array(self, x: Any) -> bool:
-        return x is not None and not _registry._is_host(x)
+        return x is not None and not _registry.is_host(x)
 
     def asarray(self, x: Any, dtype: Optional[str] = None) -> Any:
         """A backend array on the call's device. ``dtype`` is a dtype NAME ("int64") or None.
@@ -52,39 +52,29 @@ class Ctx:
         if self.is_backend_array(x):
             if dtype is None:
                 return x
-            target = self.dtype(dtype)
+            target = getattr(self.xp, dtype)
             return x if x.dtype == target else self.xp.astype(x, target)
         return self.backend.asarray(x, dtype=dtype, device=self.device)
 
-    def dtype(self, name: str):
-        return getattr(self.xp, name)
-
     def take_rows(self, table: Any, ids: Any) -> Any:
-        """``take(table, ids, axis=0)``, through the backend's ``take_rows`` when it has one."""
-        f = self.backend.take_rows
-        return self.xp.take(table, ids, axis=0) if f is None else f(table, ids)
+        """``take(table, ids, axis=0)`` through the backend (its cheaper gather, if any)."""
+        return self.backend.take_rows(table, ids)
 
     def stop_gradient(self, x: Any) -> Any:
-        f = self.backend.stop_gradient
-        return x if f is None else f(x)
+        return self.backend.stop_gradient(x)
 
 
 def context(*arrays: Any, backend: Optional[str] = None) -> Ctx:
     """The context for a call whose array arguments are ``arrays``."""
     b = _registry.backend_of(*arrays, backend=backend)
-    xp = b.namespace()
     device = None
-    for x in _registry._flatten(arrays):
-        if x is not None and not _registry._is_host(x):
-            device = _device(xp, x)
+    for x in _registry.flatten(arrays):
+        if x is not None and not _registry.is_host(x):
+            device = b.device_of(x)
             break
-    return Ctx(b, xp, device)
+    return Ctx(b, b.namespace(), device)
 
 
-def _device(xp: Any, x: Any) -> Any:
-    import array_api_compat
-
-    try:
-        return array_api_compat.device(x)
-    except Exception:
-        return getattr(x, "device", None)
+def context_for(backend: Backend, device: Any) -> Ctx:
+    """The context of a front end that resolved its backend and device itself."""
+    return Ctx(backend, backend.namespace(), device)

@@ -9,43 +9,45 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._checks import check_int_labels, check_positive_int, check_rank, check_shape
+from ._checks import check_integer_ids, check_positive_int, check_rank, check_shape
 from ._context import context
-from ._public import public
+from ._guard import public
+from ._math import FLT_MAX
 
-FLT_MAX = 3.4028234663852886e38  # the largest finite float32; TF's mask weight is -FLT_MAX
 
-
-def last_occurrence(ctx: Any, candidates: Any) -> Any:
+def last_occurrence(xp: Any, candidates: Any) -> Any:
     """Bool ``[S]``: position ``j`` holds the last occurrence of its value in ``candidates``.
 
     A stable sort keeps equal values in position order, so the last of each run of equal sorted
     values is the last occurrence; the inverse permutation (argsort of the permutation) maps the
     flags back to positions without a scatter.
     """
-    xp = ctx.xp
     n = candidates.shape[0]
     if n == 0:
-        return xp.zeros((0,), dtype=xp.bool, device=ctx.device)
+        return xp.zeros_like(candidates, dtype=xp.bool)
     order = xp.argsort(candidates, stable=True)
     ordered = xp.take(candidates, order)
     last_in_run = xp.concat(
-        [ordered[:-1] != ordered[1:], xp.ones((1,), dtype=xp.bool, device=ctx.device)]
+        [ordered[:-1] != ordered[1:], xp.ones_like(ordered[:1], dtype=xp.bool)]
     )
     inverse = xp.argsort(order, stable=True)
     return xp.take(last_in_run, inverse)
 
 
-def hit_mask(ctx: Any, labels: Any, candidates: Any) -> Any:
+def equal_any(xp: Any, labels: Any, candidates: Any) -> Any:
+    """Bool ``[B, S]``: candidate column ``j`` (shared ``[S]``, or per row ``[B, S]``) equals
+    one of row ``i``'s labels ``[B, T]``."""
+    cand = candidates[None, :] if len(candidates.shape) == 1 else candidates
+    if labels.shape[1] == 1:
+        return labels == cand  # [B, S]
+    return xp.any(labels[:, :, None] == cand[:, None, :], axis=1)  # via [B, T, S]
+
+
+def hit_mask(xp: Any, labels: Any, candidates: Any) -> Any:
     """Bool ``[B, S]``: ``(i, j)`` is an accidental hit as TF's ``compute_accidental_hits``
     reports it (candidate ``j`` is the last copy of its value and equals one of row ``i``'s
     labels). ``labels`` is ``[B, T]``, ``candidates`` ``[S]``, same integer dtype."""
-    xp = ctx.xp
-    if labels.shape[1] == 1:
-        equal = labels == candidates[None, :]  # [B, S]
-    else:
-        equal = xp.any(labels[:, :, None] == candidates[None, None, :], axis=1)  # [B, T, S]
-    return equal & last_occurrence(ctx, candidates)[None, :]
+    return equal_any(xp, labels, candidates) & last_occurrence(xp, candidates)[None, :]
 
 
 @public
@@ -77,8 +79,8 @@ def compute_accidental_hits(
     num_true = check_positive_int("num_true", num_true)
     true_classes = ctx.asarray(true_classes)
     sampled_candidates = ctx.asarray(sampled_candidates)
-    check_int_labels(ctx, "true_classes", true_classes)
-    check_int_labels(ctx, "sampled_candidates", sampled_candidates)
+    check_integer_ids(ctx, "true_classes", true_classes)
+    check_integer_ids(ctx, "sampled_candidates", sampled_candidates)
     check_rank("true_classes", true_classes, 2, "[batch_size, num_true]")
     check_shape(
         "true_classes", true_classes, (None, num_true), f"[batch_size, num_true={num_true}]"
@@ -90,7 +92,7 @@ def compute_accidental_hits(
     candidates = xp.astype(sampled_candidates, index)
     # [B, T, S]: at most one True per (i, t) because only last copies count, so row-major
     # nonzero order is TF's (row, then label column) order.
-    equal = (labels[:, :, None] == candidates[None, None, :]) & last_occurrence(ctx, candidates)[
+    equal = (labels[:, :, None] == candidates[None, None, :]) & last_occurrence(xp, candidates)[
         None, None, :
     ]
     rows, _, positions = xp.nonzero(equal)

@@ -52,8 +52,15 @@ def _register(backend: Backend) -> None:
     global _trace_probes
     if not isinstance(backend, Backend):
         raise TypeError(
-            f"register() expects a multisampled.plugin.Backend, got {type(backend).__name__}"
+            "register() expects an instance of a multisampled.plugin.Backend subclass, got "
+            f"{backend!r} of type {type(backend).__name__}"
         )
+    for attr in ("name", "module"):
+        if not isinstance(getattr(backend, attr), str) or not getattr(backend, attr):
+            raise TypeError(
+                f"{type(backend).__name__}.{attr} must be a non-empty str, got "
+                f"{getattr(backend, attr)!r}"
+            )
     if backend.name in _backends and _backends[backend.name] is not backend:
         raise ValueError(f"backend {backend.name!r} is registered twice")
     _backends[backend.name] = backend
@@ -120,7 +127,8 @@ def trace_probes() -> tuple:
 
 
 def _probes_of(backends: dict) -> tuple:
-    return tuple(b.outside_trace for b in backends.values() if b.outside_trace is not None)
+    return tuple(b.outside_trace for b in backends.values()
+                 if type(b).outside_trace is not Backend.outside_trace)
 
 
 def _all() -> dict[str, Backend]:
@@ -137,7 +145,7 @@ def backends() -> list[BackendInfo]:
             version = b.version()
         except Exception:
             version = None
-        mod = getattr(b.namespace, "__module__", "") or ""
+        mod = type(b).__module__
         out.append(BackendInfo(name, version, version is not None, b.extra, mod))
     return out
 
@@ -153,7 +161,8 @@ def _unknown_backend(name: Any, source: str) -> ValueError:
 
 
 def get_backend(name: str, *, source: str = "backend") -> Backend:
-    """The backend registered as ``name``; a clear error if unknown or not installed."""
+    """The :class:`~multisampled.plugin.Backend` registered as ``name``; a clear error if
+    unknown or not installed."""
     if isinstance(name, Backend):
         return name
     if not isinstance(name, str):
@@ -209,7 +218,8 @@ def use_backend(name: str):
         _selected.reset(token)
 
 
-def _is_host(x: Any) -> bool:
+def is_host(x: Any) -> bool:
+    """Whether ``x`` is host data (None, Python scalars and sequences, NumPy)."""
     if x is None or isinstance(x, (bool, int, float, complex, list, tuple, str, bytes)):
         return True
     np = sys.modules.get("numpy")
@@ -237,6 +247,28 @@ def _claim(x: Any) -> Optional[Backend]:
     return found
 
 
+class _Generic(Backend):
+    """A backend for arrays no plugin claims but array-api-compat understands (array-api-strict,
+    say): their own namespace and the portable defaults."""
+
+    extra = ""
+
+    def __init__(self, tp: type, xp: Any):
+        self.tp, self.xp = tp, xp
+        self.module = tp.__module__.split(".")[0]
+        self.name = f"array_api:{self.module}"
+
+    def is_array_type(self, t: type) -> bool:
+        return t is self.tp
+
+    def namespace(self) -> Any:
+        return self.xp
+
+    def version(self) -> Optional[str]:
+        mod = sys.modules.get(self.module)
+        return getattr(mod, "__version__", "unknown") if mod is not None else None
+
+
 def _generic_for_instance(x: Any) -> Optional[Backend]:
     tp = type(x)
     if tp in _generic_cache:
@@ -245,36 +277,7 @@ def _generic_for_instance(x: Any) -> Optional[Backend]:
 
     if not array_api_compat.is_array_api_obj(x):
         return None
-    xp = array_api_compat.array_namespace(x)
-    modname = tp.__module__.split(".")[0]
-
-    def _version(m=modname):
-        mod = sys.modules.get(m)
-        return getattr(mod, "__version__", "unknown") if mod is not None else None
-
-    def _to_numpy(a, xp=xp):
-        import numpy as np
-
-        return np.asarray(a)
-
-    def _asarray(v, dtype=None, device=None, xp=xp):
-        import numpy as np
-
-        if dtype is not None:
-            v = np.asarray(v, dtype=dtype)
-            dtype = getattr(xp, np.dtype(dtype).name)
-        return xp.asarray(v, dtype=dtype, device=device)
-
-    b = Backend(
-        name=f"array_api:{modname}",
-        module=modname,
-        is_array_type=lambda t, tp=tp: t is tp,
-        namespace=lambda xp=xp: xp,
-        asarray=_asarray,
-        to_numpy=_to_numpy,
-        version=_version,
-        extra="",
-    )
+    b = _Generic(tp, array_api_compat.array_namespace(x))
     _generic_cache[tp] = b
     return b
 
@@ -283,8 +286,8 @@ def backend_of(*arrays: Any, backend: Optional[str] = None) -> Backend:
     """The backend for a call whose array arguments are ``arrays`` (nested lists allowed)."""
     found: Optional[Backend] = None
     found_type: Optional[type] = None
-    for x in _flatten(arrays):
-        if _is_host(x):
+    for x in flatten(arrays):
+        if is_host(x):
             continue
         b = _claim(x)
         if b is None:
@@ -315,11 +318,11 @@ def backend_of(*arrays: Any, backend: Optional[str] = None) -> Backend:
     return default_backend()
 
 
-def _flatten(items: Iterable[Any]):
+def flatten(items: Iterable[Any]):
     for x in items:
         if isinstance(x, (list, tuple)):
             # a list of shards or a sampled_values triple: look inside
-            yield from _flatten(x)
+            yield from flatten(x)
         else:
             yield x
 

@@ -34,6 +34,9 @@ import secrets
 import threading
 from typing import Any, Optional, Tuple
 
+from ._arrays import device_of
+from ._checks import check_seed_int
+
 __all__ = [
     "Generator",
     "cdf_thresholds",
@@ -42,7 +45,6 @@ __all__ = [
     "search_cdf",
     "search_cdf_keys",
     "stream_for",
-    "threefry",
     "threefry2x32",
     "uniform_int",
     "word_dtype",
@@ -72,7 +74,7 @@ def threefry2x32(xp: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> Tuple[Any, 
     if word == xp.uint32:
         # uint32 arithmetic wraps by itself; Python ints >= 2**31 become uint32 arrays first
         # (some libraries read a bare Python int next to uint32 as int32)
-        device = _device_of(c0)
+        device = device_of(c0)
 
         def const(v):
             return xp.asarray(v, dtype=word, device=device) if isinstance(v, int) else v
@@ -106,26 +108,6 @@ def threefry2x32(xp: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> Tuple[Any, 
     return x0, x1
 
 
-def threefry2x32_numpy(key0: int, key1: int, c0: Any, c1: Any) -> Tuple[Any, Any]:
-    """:func:`threefry2x32` of NumPy ``uint32`` counter arrays under Python-int keys, in NumPy
-    ``uint32`` arithmetic (which wraps by itself): the host path of backends whose CPU arrays
-    can be read as NumPy arrays, where a few dozen NumPy operations cost less than ~150 small
-    calls of the framework. Returns two fresh ``uint32`` arrays of the broadcast shape."""
-    import numpy as np
-
-    ks = [key0 & MASK32, key1 & MASK32, (key0 ^ key1 ^ _PARITY) & MASK32]
-    x0, x1 = np.broadcast_arrays(c0 + np.uint32(ks[0]), c1 + np.uint32(ks[1]))
-    x0, x1 = x0.copy(), x1.copy()
-    for block in range(5):
-        for r in _ROTATIONS[block % 2]:
-            x0 += x1
-            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
-        # key injection after every four rounds (sums reduced mod 2**32 as Python ints)
-        x0 += np.uint32(ks[(block + 1) % 3])
-        x1 += np.uint32((ks[(block + 2) % 3] + block + 1) & MASK32)
-    return x0, x1
-
-
 def _shl(xp: Any, x: Any, r: int) -> Any:
     """``x << r`` for a Python int or an array: the operator where the array type has it (the
     standard's arrays do, and it takes ``r`` as a Python int on every device and inside CUDA
@@ -148,16 +130,10 @@ def word_dtype(ctx: Any) -> Any:
     return xp.int64 if ctx.index_dtype == xp.int64 else xp.uint32
 
 
-def threefry(ctx: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> Tuple[Any, Any]:
-    """:func:`threefry2x32` through the backend's own implementation when it provides one."""
-    fast = ctx.backend.threefry2x32
-    if fast is not None:
-        return fast(ctx.xp, key0, key1, c0, c1)
-    return threefry2x32(ctx.xp, key0, key1, c0, c1)
-
-
-def draw_words(ctx: Any, key0: int, key1: int, call_index: int, start: int, count: int):
-    """Draws ``start .. start+count-1`` of call ``call_index``: ``(x0, x1)``, each ``[count]``."""
+def draw_words(ctx: Any, key0: Any, key1: Any, call_index: Any, start: int, count: int):
+    """Draws ``start .. start+count-1`` of call ``call_index``: ``(x0, x1)``, each ``[count]``,
+    through the backend's Threefry kernel. Keys and the call index are Python ints or 0-d word
+    arrays (traced values too)."""
     if start < 0 or start + count > DRAW_LIMIT:
         raise ValueError(
             f"draw indices [{start}, {start + count}) leave the 32-bit draw counter [0, 2**32)"
@@ -165,8 +141,11 @@ def draw_words(ctx: Any, key0: int, key1: int, call_index: int, start: int, coun
     xp = ctx.xp
     word = word_dtype(ctx)
     c1 = xp.arange(start, start + count, dtype=word, device=ctx.device)
-    c0 = xp.full((count,), call_index, dtype=word, device=ctx.device)
-    return threefry(ctx, key0, key1, c0, c1)
+    if isinstance(call_index, int):
+        c0 = xp.full((count,), call_index, dtype=word, device=ctx.device)
+    else:
+        c0 = xp.zeros_like(c1) + xp.astype(call_index, word)
+    return ctx.backend.threefry2x32(xp, key0, key1, c0, c1)
 
 
 # --------------------------------------------------------------------------- words -> samples
@@ -213,7 +192,7 @@ def search_cdf(xp: Any, hi: Any, lo: Any, th_hi: Any, th_lo: Any, index_dtype: A
     """
     n = th_hi.shape[0]
     idt = hi.dtype if index_dtype is None else index_dtype
-    pos = xp.zeros(hi.shape, dtype=idt, device=_device_of(hi))
+    pos = xp.zeros_like(hi, dtype=idt)
     if n == 0:
         return pos
     step = 1 << (n.bit_length() - 1)
@@ -249,15 +228,6 @@ def search_cdf_keys(xp: Any, hi: Any, lo: Any, keys: Any) -> Any:
     return xp.searchsorted(keys, signed_keys(xp, hi, lo), side="right")
 
 
-def _device_of(x: Any) -> Any:
-    import array_api_compat
-
-    try:
-        return array_api_compat.device(x)
-    except Exception:
-        return None
-
-
 def cdf_thresholds(cdf: Any) -> Tuple[Any, Any]:
     """Host (NumPy) thresholds for :func:`search_cdf` from an ascending float64 CDF.
 
@@ -278,20 +248,6 @@ def cdf_thresholds(cdf: Any) -> Tuple[Any, Any]:
 # --------------------------------------------------------------------------- seed streams
 
 
-def _check_seed(seed: Any, name: str = "seed") -> int:
-    import numbers
-
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"{name} must be None, a Generator or an int in [0, 2**64); "
-            f"got {seed!r} of type {type(seed).__name__}"
-        )
-    seed = int(seed)
-    if not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"{name} must be an int in [0, 2**64); got {seed}")
-    return seed
-
-
 class Generator:
     """A stream of sampler calls under one 64-bit Threefry key.
 
@@ -301,10 +257,12 @@ class Generator:
     Thread-safe.
     """
 
+    CALL_LIMIT = CALL_LIMIT
+
     def __init__(self, seed: Optional[int] = None):
         if seed is None:
             seed = secrets.randbits(64)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed_int(seed)
         self.key = (self.seed >> 32, self.seed & MASK32)
         self._calls = 0
         self._lock = threading.Lock()
@@ -344,7 +302,7 @@ def stream_for(backend_name: str, seed: Any) -> Generator:
         return Generator(None)
     if isinstance(seed, Generator):
         return seed
-    seed = _check_seed(seed)
+    seed = check_seed_int(seed)
     with _streams_lock:
         gen = _streams.get((backend_name, seed))
         if gen is None:

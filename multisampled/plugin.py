@@ -6,24 +6,42 @@ A backend is a plugin module declared in the ``multisampled.backends`` entry-poi
     cupy = "multisampled_cupy"
 
 The module implements the :func:`multisampled_register_backends` hook and hands the core one
-:class:`Backend` per array library (or per device variant) through the ``register`` callback::
+:class:`Backend` instance per array library (or per device variant) through ``register``::
 
-    import multisampled.plugin as plugin
+    from multisampled import plugin
+
+    class CuPy(plugin.Backend):
+        name = "cupy"
+        module = "cupy"
+        extra = "cupy"
+
+        def is_array_type(self, tp):
+            import cupy
+            return issubclass(tp, cupy.ndarray)
+
+        def namespace(self):
+            import cupy
+            return cupy
 
     @plugin.hookimpl
     def multisampled_register_backends(register):
-        register(plugin.Backend(name="cupy", module="cupy", ...))
+        register(CuPy())
 
-Registering must not import the framework: the core only calls the ``Backend``'s callables when
-an array of that framework is actually seen (its module is already in ``sys.modules``) or when
-the user asks for the backend by name. Everything the Array API standard already offers is taken
-from ``namespace()``; the remaining fields are the few things the standard has no word for.
+Registering must not import the framework: the core calls a backend's methods only once an
+array of that framework has been seen (its module is in ``sys.modules``) or when the user asks
+for the backend by name.
+
+:class:`Backend` has a small required core (``name``, ``module``, :meth:`~Backend.is_array_type`
+and :meth:`~Backend.namespace`) and optional capabilities. Every capability's default is the
+portable behaviour, written next to its contract below, so a backend overrides only what its
+framework does differently or faster. Capabilities that depend on the device or on the
+framework's configuration take the call's device and are asked on every call.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Optional
+import importlib.metadata
+from typing import Any, Callable, Optional, Sequence
 
 import pluggy
 
@@ -34,83 +52,235 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@dataclasses.dataclass(frozen=True)
 class Backend:
-    """What a plugin tells the core about one array library.
+    """What a plugin tells the core about one array library. Subclass it.
 
-    Required:
-      name: the id users select (``backend="torch"``, ``MULTISAMPLED_BACKEND=torch``).
-      module: top-level module of the framework (``"torch"``). Array detection looks for it in
-        ``sys.modules`` and never imports it.
-      is_array_type: ``type -> bool``; called only once ``module`` is imported, cached per type.
-      namespace: ``() -> namespace``; the Array API namespace (e.g. ``array_api_compat.torch``).
-        May import the framework.
-      asarray: ``(host_value, dtype=None, device=None) -> array``; turns NumPy arrays, lists and
-        scalars into this backend's arrays. ``dtype`` is a NumPy dtype name or None.
-      to_numpy: ``array -> numpy.ndarray`` for reports, the CLI and tests (may synchronise).
-      version: ``() -> str | None``; the framework's version, None when it is not installed.
-      extra: the pip extra that installs the framework (``multisampled[torch]``).
+    Required class attributes: ``name`` (the id users select: ``backend="torch"``,
+    ``MULTISAMPLED_BACKEND=torch``) and ``module`` (the framework's top-level module; arrays
+    are recognised only once it is in ``sys.modules``). ``extra`` is the pip extra that
+    installs the framework, shown in error messages (``multisampled[torch]``).
 
-    Optional (None means "use the portable Array API fallback in the core"):
-      stop_gradient: ``array -> array`` that blocks autodiff. Needed by any backend with
-        autodiff; the fallback is the identity.
-      devices: ``() -> list[str]`` of the devices this backend can run on, for reports.
-      device_of: ``array -> str``; a readable device name for reports and errors.
-      threefry2x32: a faster implementation of ``multisampled._rng.threefry2x32`` with the same
-        signature; the conformance kit checks it is bit-identical to the core's.
-      assert_async: ``(condition_array, message) -> None``; raise (possibly later, without a
-        host synchronisation) when ``condition_array`` (a 0-d bool array) is False. Backends that
-        can check values on the host cheaply leave it None and the core checks eagerly.
-      host_checks: whether value checks (label range, positive probabilities) may read array
-        values on the host: a bool, or ``device -> bool`` (PyTorch: True on CPU, False on CUDA).
-        Where it is False the core uses ``assert_async`` and never synchronises.
-      float_dtypes: names of the floating dtypes the backend supports, for the dtype rules.
-      key_from_seed: ``(seed, device) -> (key0, key1) | None`` for framework-native seed objects
-        (a ``torch.Generator``): the two 32-bit Threefry key words as 0-d word arrays on
-        ``device``, drawn from ``seed`` (advancing it) without a host synchronisation; None when
-        ``seed`` is not such an object. Each call then uses call index 0 under the fresh key.
-      take_rows: ``(table, ids) -> rows``: ``take(table, ids, axis=0)`` for a parameter table
-        and 1-D integer ids (every row gather of weights and biases), with the same values and
-        gradients, where the backend has a cheaper way (PyTorch: a CPU gradient whose zeros
-        need not be filled).
-      outside_trace: ``() -> runner | None``, for frameworks whose compiler traces Python code
-        and can leave a function to run eagerly (``torch.compile``): while such a trace is in
-        progress, a ``runner(fn, *args, **kwargs)`` that calls ``fn`` outside it on every run
-        of the compiled code; None otherwise. Every public function asks this first, so the
-        seed streams (host state) advance on every call of a compiled function and the
-        compiler never traces into the core. Must be cheap and must not import the framework.
+    Required methods: :meth:`is_array_type` and :meth:`namespace`. Everything else has a
+    portable default.
     """
 
-    name: str
-    module: str
-    is_array_type: Callable[[type], bool]
-    namespace: Callable[[], Any]
-    asarray: Callable[..., Any]
-    to_numpy: Callable[[Any], Any]
-    version: Callable[[], Optional[str]]
-    extra: str
-    stop_gradient: Optional[Callable[[Any], Any]] = None
-    devices: Optional[Callable[[], list]] = None
-    device_of: Optional[Callable[[Any], str]] = None
-    threefry2x32: Optional[Callable[..., Any]] = None
-    assert_async: Optional[Callable[[Any, str], None]] = None
-    host_checks: Any = True
-    float_dtypes: tuple = ("float16", "float32", "float64")
-    key_from_seed: Optional[Callable[[Any, Any], Any]] = None
-    take_rows: Optional[Callable[[Any, Any], Any]] = None
-    outside_trace: Optional[Callable[[], Optional[Callable[..., Any]]]] = None
+    name: str = ""
+    module: str = ""
+    extra: str = ""
+
+    # ------------------------------------------------------------------ required
+
+    def is_array_type(self, tp: type) -> bool:
+        """True for this framework's array types (called once the module is imported; cached
+        per type)."""
+        raise NotImplementedError(f"{type(self).__name__} must define is_array_type(tp)")
+
+    def namespace(self) -> Any:
+        """The Array API namespace the core computes with (may import the framework)."""
+        raise NotImplementedError(f"{type(self).__name__} must define namespace()")
+
+    # ------------------------------------------------------------------ conversions
+
+    def version(self) -> Optional[str]:
+        """The framework's version, None when it is not installed. Default: the version of the
+        distribution named like ``module``."""
+        try:
+            return importlib.metadata.version(self.module)
+        except importlib.metadata.PackageNotFoundError:
+            return None
 
     def available(self) -> bool:
-        """True when the framework imports."""
+        """True when the framework is installed (a broken install counts as not available)."""
         try:
             return self.version() is not None
-        except Exception:  # a broken install is "not available", never a crash of the registry
+        except Exception:
             return False
+
+    def asarray(self, value: Any, dtype: Optional[str] = None, device: Any = None) -> Any:
+        """Host data (NumPy arrays, lists, scalars) or an array of this backend as an array of
+        this backend. ``dtype`` is a dtype NAME (``"int64"``, ``"bfloat16"``) or None (keep
+        NumPy's); ``device`` a device of this backend (an entry of :meth:`devices`, or what
+        :meth:`device_of` returns) or None for the default. Default: NumPy, then the
+        namespace's ``asarray``."""
+        import numpy as np
+
+        xp = self.namespace()
+        target = None if dtype is None else getattr(xp, dtype)
+        if not _is_numpy(value) and _is_array_api(value):
+            out = value if target is None or value.dtype == target else xp.astype(value, target)
+            return out if device is None else _to_device(out, device)
+        host = np.asarray(value, dtype=None if dtype in (None, "bfloat16") else dtype)
+        if host.dtype == object:
+            raise TypeError(
+                f"cannot convert {type(value).__name__} to a {self.name} array: it holds "
+                "objects, expected numbers"
+            )
+        if target is None:
+            target = getattr(xp, host.dtype.name)
+        if device is None:
+            return xp.asarray(host, dtype=target)
+        return xp.asarray(host, dtype=target, device=device)
+
+    def to_numpy(self, array: Any) -> Any:
+        """An array of this backend as a NumPy array (reports, the CLI, tests; may
+        synchronise). Default: ``numpy.asarray``."""
+        import numpy as np
+
+        return np.asarray(array)
+
+    # ------------------------------------------------------------------ devices and dtypes
+
+    def devices(self) -> Sequence[Any]:
+        """The devices this backend can run on (reports, the conformance kit's device tests);
+        empty means "the default device only"."""
+        return []
+
+    def device_of(self, array: Any) -> Any:
+        """The device of one of this backend's arrays (None where it has none, e.g. a symbolic
+        tensor). The core asks this and nothing else for an array's device."""
+        import array_api_compat
+
+        try:
+            return array_api_compat.device(array)
+        except Exception:
+            return getattr(array, "device", None)
+
+    def has_dtype(self, name: str) -> bool:
+        """Whether arrays of the floating dtype ``name`` (``"float64"``, ``"bfloat16"``) can be
+        made now (JAX without x64 has no float64). Default: the namespace has the dtype."""
+        return getattr(self.namespace(), name, None) is not None
+
+    # ------------------------------------------------------------------ autodiff and checks
+
+    def stop_gradient(self, array: Any) -> Any:
+        """``array`` cut off from autodiff. Required as soon as the framework has autodiff:
+        sampled values and soft labels never get gradients. Default: the identity."""
+        return array
+
+    def may_read_values(self, device: Any) -> bool:
+        """Whether value checks (labels in range, positive counts) may read this call's values
+        on the host: cheap, and possible (no accelerator synchronisation, no tracer). Asked per
+        call with the call's device (None for host data). Where it is False the core uses
+        :meth:`check_async` and never synchronises."""
+        return True
+
+    #: whether :meth:`check_async` reports failed checks (the conformance kit then expects
+    #: bad values to raise off the host too)
+    async_checks: bool = False
+
+    def check_async(self, condition: Any, message: str) -> None:
+        """Report ``message`` (later, without a host synchronisation) where the 0-d bool array
+        ``condition`` is False. Default: nothing (checks off the host are skipped; ids are
+        kept in range before every gather so nothing reads out of bounds)."""
+
+    # ------------------------------------------------------------------ tracing compilers
+
+    def is_compiling(self) -> bool:
+        """Whether a compiler is tracing now (``jax.jit``, ``tf.function``,
+        ``torch.compile``): host state (the int seeds' streams) cannot advance once per run of
+        the compiled code, so samplers need a key. Default: never."""
+        return False
+
+    def outside_trace(self) -> Optional[Callable[..., Any]]:
+        """For compilers that trace Python code and can leave a function to run eagerly
+        (``torch.compile``): while such a trace is in progress and a call has no key, a
+        ``runner(fn, *args, **kwargs)`` that runs ``fn`` outside it on every run of the
+        compiled code; None otherwise. Must be cheap and must not import the framework."""
+        return None
+
+    def compiler(self) -> Optional[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+        """``fn -> compiled fn`` (``jax.jit``, ``tf.function``, ``torch.compile(
+        fullgraph=True)``) for the conformance kit's tracing group; None: no compiler."""
+        return None
+
+    # ------------------------------------------------------------------ random numbers
+
+    def key_from_seed(self, seed: Any, device: Any) -> Optional[tuple]:
+        """For a framework-native seed object (a ``torch.Generator``): two fresh 32-bit key
+        words as 0-d word arrays on ``device``, drawn from ``seed`` (advancing it) without a
+        host synchronisation; None for anything else."""
+        return None
+
+    def key_words(self, key: Any) -> Optional[Any]:
+        """For a framework-native key object that is not a plain array of two words (a JAX
+        typed key): its two 32-bit words as a 1-D integer array; None for anything else."""
+        return None
+
+    def threefry2x32(self, xp: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> tuple:
+        """Threefry-2x32 of the counters ``(c0, c1)`` under ``(key0, key1)``: a faster kernel
+        of the same bits may replace :func:`multisampled.kernels.threefry2x32` (the default),
+        and the conformance kit checks it against an independent reference."""
+        from . import kernels
+
+        return kernels.threefry2x32(xp, key0, key1, c0, c1)
+
+    def first_distinct(self, xp: Any, classes: Any, num_sampled: int, num_classes: int) -> tuple:
+        """``(candidates [num_sampled], num_tries)``: the first ``num_sampled`` distinct classes
+        of the draws ``classes [n]`` in draw order, and the position of the last of them plus
+        1 (``> n`` when the draws hold fewer). Default:
+        :func:`multisampled.kernels.portable_first_distinct`."""
+        from . import kernels
+
+        return kernels.portable_first_distinct(xp, classes, num_sampled, num_classes)
+
+    # ------------------------------------------------------------------ the loss's hot path
+
+    def take_rows(self, table: Any, ids: Any) -> Any:
+        """``take(table, ids, axis=0)`` for a parameter table and 1-D integer ids, with the same
+        values and gradients, where the framework has a cheaper way."""
+        return self.namespace().take(table, ids, axis=0)
+
+    def sampled_softmax(self, xp: Any, x: Any, true_w: Any, true_b: Any, sampled_w: Any,
+                        sampled_b: Any, log_q_true: Any, log_q_sampled: Any, hits: Any,
+                        num_true: int) -> Any:
+        """TF's per-example sampled softmax loss ``[B]`` (in the compute dtype) on gathered
+        rows, as :func:`multisampled.kernels.sampled_softmax` (the default) defines it; a
+        backend may fuse it into fewer passes over the ``[B, S]`` logits."""
+        from . import kernels
+
+        return kernels.sampled_softmax(xp, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                                       log_q_sampled, hits, num_true, self.stop_gradient)
+
+    # ------------------------------------------------------------------ state
+
+    def new_state(self, value: Any) -> Any:
+        """A holder of learned state (the learned unigram's counts) initialised to ``value``,
+        which :meth:`assign_state` can update where a trace runs (a ``tf.Variable``, a torch
+        buffer). Default: the array itself."""
+        return value
+
+    def assign_state(self, state: Any, value: Any) -> Any:
+        """Store ``value`` in ``state``; returns the holder to keep. Default: ``value``."""
+        return value
+
+    def read_state(self, state: Any) -> Any:
+        """The array held by ``state``."""
+        return state
+
+    def __repr__(self) -> str:
+        return f"<multisampled backend {self.name!r} ({type(self).__module__})>"
+
+
+def _is_numpy(value: Any) -> bool:
+    import sys
+
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(value, (np.ndarray, np.generic))
+
+
+def _is_array_api(value: Any) -> bool:
+    return hasattr(value, "__array_namespace__")
+
+
+def _to_device(array: Any, device: Any) -> Any:
+    import array_api_compat
+
+    return array_api_compat.to_device(array, device)
 
 
 @hookspec
 def multisampled_register_backends(register: Callable[[Backend], None]) -> None:
-    """Register backends by calling ``register(Backend(...))`` once per backend.
+    """Register backends by calling ``register(backend)`` once per :class:`Backend` instance.
 
     Must not import any array framework.
     """

@@ -8,8 +8,8 @@ concatenated shards.
 
 from __future__ import annotations
 
-from . import _losses
-from ._public import public
+from . import _tf_losses as _losses
+from ._guard import public
 
 __all__ = ["nce_loss", "sampled_softmax_loss"]
 

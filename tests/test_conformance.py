@@ -2,32 +2,22 @@
 
 One ``BackendConformance`` subclass per backend is generated below, so test ids read
 ``TestConformance_torch::test_...``. An unknown ``MULTISAMPLED_BACKEND`` fails collection with
-the registry's error, which lists the valid names.
+the registry's error, which lists the valid names. The set of backends is the kit plugin's
+(:func:`multisampled.conformance.pytest_plugin.backend_names`).
 """
 
 import re
 
-import multisampled
-from multisampled import _registry
 from multisampled.conformance import BackendConformance
-
+from multisampled.conformance.pytest_plugin import backend_names
 
 # Backends whose kit run only happens when MULTISAMPLED_BACKEND names them: eager JAX compiles
 # every operation for every new shape, and the kit takes ~17 min on 2 CPU cores (it passes:
 # `MULTISAMPLED_BACKEND=jax pytest tests/test_conformance.py`, or `tox -e jax`).
 NAMED_ONLY = {"jax"}
+_named = backend_names.__module__ and __import__("multisampled").env_backend_name()
 
-
-def backends_under_test():
-    """The backend named by ``$MULTISAMPLED_BACKEND``, else every installed backend (less the
-    ``NAMED_ONLY`` ones)."""
-    named = _registry.env_backend_name()  # raises ValueError listing the valid names
-    if named is not None:
-        return [named]
-    return [i.name for i in multisampled.backends() if i.available and i.name not in NAMED_ONLY]
-
-
-for _name in backends_under_test():
+for _name in [n for n in backend_names() if _named or n not in NAMED_ONLY]:
     _cls_name = "TestConformance_" + re.sub(r"\W", "_", _name)
     globals()[_cls_name] = type(
         _cls_name, (BackendConformance,), {"backend": _name, "__module__": __name__}

@@ -1,40 +1,29 @@
-"""The sampled softmax cross entropy as one autograd node, for :mod:`multisampled.torch`.
+"""The torch backend's autograd nodes and fast kernels (CPU): the sampled softmax as one node,
+row gathers with cheap CPU gradients, sparse bias rows, and the unique sampler's selection.
 
 The core writes the loss as a chain of Array API operations; autograd then keeps and re-reads
 several ``[B, S]`` intermediates. :class:`SampledSoftmaxCE` computes the same function
-(TensorFlow's ``sampled_softmax_loss`` on gathered rows, SEMANTICS section 13) with fewer passes
-over the ``[B, S]`` logits:
+(:func:`multisampled.kernels.sampled_softmax`) with fewer passes over the ``[B, S]`` logits:
 
 forward
-    ``z = b_s - log Q_s + x @ W_s^T`` (one ``addmm``), accidental hits added as ``-FLT_MAX`` with
-    one scatter, then ``e = exp(z - max)`` in place and its row sums; ``lse = max + log(sum)``.
+    ``z = b_s - log Q_s + x @ W_s^T`` (one ``addmm``), the accidental hits' ``-FLT_MAX`` added,
+    then ``e = exp(z - max)`` in place and its row sums; ``lse = max + log(sum)``.
 backward
     ``G = e * (g / sum)`` in place over ``e`` (the softmax needs no second ``exp``), the bias
     gradient as its column sums, and two GEMMs (``G @ W_s``, ``G^T @ x``).
 
-Everything is computed in float32 (float64 for float64 inputs), as the core does.
-
-Accidental hits use a ``[num_classes]`` table of each class's last position among the
-candidates (TensorFlow masks only the last copy of a repeated candidate), so nothing is sorted. The unique sampler
-:func:`first_distinct` likewise finds the first ``S`` distinct classes of a block of draws with
-a per-class table instead of sorting.
-
-Every operation here runs on CUDA too, without a host synchronisation. The module still sends
-CUDA tensors to the core's operations (``SampledSoftmaxLoss._fused_cuda = False``) until this
-path has passed the CUDA tests on a GPU, which run both paths.
-
-:class:`TakeRows` is the row gather of the module and of the torch backend's ``take_rows`` (the
-functional API): PyTorch's own gradient, with CPU zeros that need not be filled.
+Everything is computed in float32 (float64 for float64 inputs), as the kernel does.
+:func:`first_distinct` finds the first ``S`` distinct classes of a block of draws with a
+per-class table instead of sorting. :class:`TakeRows` is the row gather of the torch backend's
+``take_rows``: PyTorch's own gradient, with CPU zeros that need not be filled.
 """
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
-FLT_MAX = 3.4028234663852886e38
+from multisampled.kernels import FLT_MAX
 
 # ------------------------------------------------------------------------------ gathers
 
@@ -124,109 +113,114 @@ def first_distinct(classes: torch.Tensor, s: int, num_classes: int):
     return candidates, kept[s - 1] + 1
 
 
-# ------------------------------------------------------------------------------ hits
-
-
-def hit_columns(labels: torch.Tensor, candidates: torch.Tensor, num_classes: int):
-    """``(cols [B, T], hit [B, T])``: for each label, the last column of ``candidates`` holding
-    it (0 where none does) and whether there is one. No sorting, no host synchronisation.
-
-    TF assigns a hit repeated within a row once (``-FLT_MAX``); here it is added once per copy
-    (``-inf`` for two). Both have softmax weight exactly 0 and no gradient, so the loss and its
-    gradients are the same.
-    """
-    B, T = labels.shape
-    S = int(candidates.shape[0])
-    device = labels.device
-    last = torch.full((num_classes,), -1, dtype=torch.int32, device=device)
-    last.scatter_reduce_(0, candidates, torch.arange(S, dtype=torch.int32, device=device),
-                         reduce="amax")
-    col = last.index_select(0, labels.reshape(-1)).reshape(B, T).long()
-    return col.clamp(min=0), col >= 0
-
-
-def add_hits(z: torch.Tensor, labels: torch.Tensor, candidates: torch.Tensor,
-             num_classes: int) -> None:
-    """``z += -FLT_MAX`` at the accidental hits, in place (every other addend is an exact 0)."""
-    B, S = z.shape
-    col, hit = hit_columns(labels, candidates, num_classes)
-    flat = (torch.arange(B, device=z.device)[:, None] * S + col).reshape(-1)
-    values = torch.where(hit, -FLT_MAX, 0.0).to(z.dtype).reshape(-1)
-    z.view(-1).scatter_add_(0, flat, values)
-
-
 # ------------------------------------------------------------------------------ the loss
 
 
 class SampledSoftmaxCE(torch.autograd.Function):
-    """``loss [B]`` of TF's sampled softmax on gathered rows.
+    """``loss [B]`` of TF's sampled softmax on gathered rows (compute dtype).
 
-    Inputs: ``x [B, D]``; ``rows_w [B*T + S, D]`` and ``rows_b [B*T + S]`` (the true rows, then
-    the sampled rows); ``log_q [B*T + S]`` in the compute dtype (no gradient); ``labels [B, T]``
-    and ``candidates [S]`` int64 (for the hits; ``None`` when hits are not removed);
-    ``num_classes``. Gradients reach ``x``, ``rows_w`` and ``rows_b``.
+    Inputs as :func:`multisampled.kernels.sampled_softmax`: ``x [B, D]``, ``true_w [B*T, D]``,
+    ``true_b [B*T]``, ``sampled_w [S, D]``, ``sampled_b [S]``, ``log_q_true`` (to ``[B, T]``)
+    and ``log_q_sampled [S]`` (no gradient), ``hits`` a bool ``[B, S]`` mask or None, and
+    ``num_true``. Gradients reach ``x`` and the rows. Under ``create_graph=True`` the backward
+    is the portable kernel's own autograd, so second derivatives are exact.
     """
 
     @staticmethod
-    def forward(ctx, x, rows_w, rows_b, log_q, labels, candidates, num_classes):
+    def forward(ctx, x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits,
+                num_true):
         B, D = x.shape
-        T = int(labels.shape[1])
-        bt = B * T
-        cdtype = log_q.dtype
+        T = num_true
+        cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         xc = x.to(cdtype)
-        wc = rows_w.to(cdtype)
-        true_w = wc[:bt]  # [B*T, D]
-        adj = torch.sub(rows_b.to(cdtype), log_q)  # b - log Q per row: [B*T + S]
+        twc, swc = true_w.to(cdtype), sampled_w.to(cdtype)
         # row-wise dot products x_i . w_{y[i,t]} + b - log Q: [B, T]
+        true_adj = (true_b.to(cdtype).view(B, T) - log_q_true.to(cdtype).expand(B, T))
         if T == 1:
-            true_logits = (xc * true_w).sum(dim=1, keepdim=True)
+            true_logits = (xc * twc).sum(dim=1, keepdim=True)
         else:
-            true_logits = (xc[:, None, :] * true_w.view(B, T, D)).sum(dim=2)
-        true_logits += adj[:bt].view(B, T)
-        # shared negatives: b - log Q + x @ W_s^T, [B, S]
-        z = torch.addmm(adj[bt:], xc, wc[bt:].t())
-        if candidates is not None:
-            add_hits(z, labels, candidates, num_classes)
+            true_logits = (xc[:, None, :] * twc.view(B, T, D)).sum(dim=2)
+        true_logits += true_adj
+        # shared negatives: b - log Q + x @ W_s^T, [B, S] (one addmm)
+        z = torch.addmm(sampled_b.to(cdtype) - log_q_sampled.to(cdtype), xc, swc.t())
+        if hits is not None:
+            z.add_(torch.where(hits, -FLT_MAX, 0.0).to(cdtype))
         # softmax over [true | sampled] without concatenating: shift by the row max of both
         m = torch.maximum(z.amax(dim=1), true_logits.amax(dim=1))
         e = z.sub_(m[:, None]).exp_()  # z's storage now holds exp(z - m)
         e_true = torch.exp(true_logits - m[:, None])
         total = e.sum(dim=1) + e_true.sum(dim=1)
         lse = m + torch.log(total)
-        if T == 1:
-            loss = lse - true_logits[:, 0]
-        else:
-            loss = lse - true_logits.sum(dim=1) / T
-        ctx.save_for_backward(x, xc, wc, e, e_true, total)
-        ctx.bias_dtype, ctx.w_dtype = rows_b.dtype, rows_w.dtype
-        return loss.to(x.dtype)
+        loss = lse - (true_logits[:, 0] if T == 1 else true_logits.sum(dim=1) / T)
+        ctx.save_for_backward(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                              log_q_sampled, hits, e, e_true, total)
+        ctx.num_true = T
+        return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        x, xc, wc, e, e_true, total = ctx.saved_tensors
+        (x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits, e, e_true,
+         total) = ctx.saved_tensors
+        T = ctx.num_true
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the portable kernel
+            return _portable_backward(grad, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                                      log_q_sampled, hits, T)
         B, D = x.shape
-        T = int(e_true.shape[1])
-        bt = B * T
         cdtype = e.dtype
+        xc, twc, swc = x.to(cdtype), true_w.to(cdtype), sampled_w.to(cdtype)
         scale = grad.to(cdtype) / total  # [B]
         # d loss / d z = softmax * g (in place over e: it is not needed afterwards)
         gz = e.mul_(scale[:, None])
         # d/d true_logits of lse - mean(true): softmax share minus 1/T, times g
         d_true = e_true * scale[:, None] - grad.to(cdtype)[:, None] / T  # [B, T]
-        d_rows_w = torch.empty((wc.shape[0], D), dtype=cdtype, device=x.device)
-        torch.mul(d_true[:, :, None], xc[:, None, :], out=d_rows_w[:bt].view(B, T, D))
-        torch.mm(gz.t(), xc, out=d_rows_w[bt:])
-        dx = torch.mm(gz, wc[bt:])
+        d_true_w = (d_true[:, :, None] * xc[:, None, :]).reshape(B * T, D)
+        d_sampled_w = torch.mm(gz.t(), xc)
+        dx = torch.mm(gz, swc)
         if T == 1:
-            dx.addcmul_(d_true, wc[:bt])
+            dx.addcmul_(d_true, twc)
         else:
-            dx += (d_true[:, :, None] * wc[:bt].view(B, T, D)).sum(dim=1)
-        d_rows_b = torch.cat([d_true.view(bt), gz.sum(dim=0)]).to(ctx.bias_dtype)
-        return dx.to(x.dtype), d_rows_w.to(ctx.w_dtype), d_rows_b, None, None, None, None
+            dx += (d_true[:, :, None] * twc.view(B, T, D)).sum(dim=1)
+        return (dx.to(x.dtype), d_true_w.to(true_w.dtype), d_true.reshape(-1).to(true_b.dtype),
+                d_sampled_w.to(sampled_w.dtype), gz.sum(dim=0).to(sampled_b.dtype), None, None,
+                None, None)
 
 
-def sampled_softmax_ce(x, rows_w, rows_b, log_q, labels, candidates: Optional[torch.Tensor],
-                       num_classes: int) -> torch.Tensor:
+def _portable_backward(grad, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                       log_q_sampled, hits, num_true):
+    """The gradients as the portable kernel's autograd gives them, differentiable again."""
+    import array_api_compat.torch as xp
+
+    from multisampled import kernels
+
+    inputs = (x, true_w, true_b, sampled_w, sampled_b)
+    with torch.enable_grad():
+        leaves = [t if t.requires_grad else t.detach().requires_grad_(True) for t in inputs]
+        loss = kernels.sampled_softmax(xp, *leaves, log_q_true, log_q_sampled, hits, num_true,
+                                       lambda a: a.detach())
+        grads = torch.autograd.grad(loss, leaves, grad, create_graph=True, allow_unused=True)
+    return (*grads, None, None, None, None)
+
+
+def sampled_softmax(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits,
+                    num_true: int) -> torch.Tensor:
     """:class:`SampledSoftmaxCE`: TF's per-example sampled softmax loss ``[B]``."""
-    return SampledSoftmaxCE.apply(x, rows_w, rows_b, log_q, labels, candidates, num_classes)
+    return SampledSoftmaxCE.apply(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                                  log_q_sampled, hits, num_true)
+
+
+class SparseRows(torch.autograd.Function):
+    """``values[ids]`` for a 1-D ``values`` whose gradient is a sparse COO tensor of the rows
+    (``F.embedding(sparse=True)`` needs a 2-D table, and the view of a 1-D bias as a column
+    cannot carry a sparse gradient back)."""
+
+    @staticmethod
+    def forward(ctx, values, ids):
+        ctx.save_for_backward(ids)
+        ctx.size = values.shape[0]
+        return values.index_select(0, ids)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (ids,) = ctx.saved_tensors
+        rows = torch.sparse_coo_tensor(ids[None, :], grad, (ctx.size,), check_invariants=False)
+        return rows, None

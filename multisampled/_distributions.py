@@ -1,0 +1,263 @@
+"""The candidate samplers' base distributions: how a draw becomes a class, and ``P(class)``.
+
+Every distribution maps a draw's two words ``(hi, lo)`` to a class with integer operations only
+(:mod:`multisampled._rng`), so the same draw gives the same class on every backend and device:
+
+* :class:`Uniform`: ``floor(u * R)``;
+* :class:`Table`: a fixed CDF given by 64-bit fixed-point thresholds (log-uniform, fixed
+  unigram), searched exactly; its tables are built once on the host per backend, device and
+  distribution (:func:`table_plan`, a pure function of constants, which tracing compilers
+  evaluate at trace time);
+* :class:`Learned`: the learned unigram's integer counts, ``searchsorted`` of a uniform integer
+  in ``[0, total)``.
+
+``tail_masses(s)`` bounds from below the probability that a draw is a new class once ``k < s``
+distinct classes were kept: the unique engine (:mod:`multisampled._unique`) sizes its blocks
+from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Optional
+
+from . import _rng
+from ._context import Ctx
+
+# float32 tables of more classes than this are refused up front (12 bytes per class on the
+# device, plus float64 work arrays on the host) instead of failing inside an allocation
+MAX_TABLE_CLASSES = 2**28
+
+
+class _LRU:
+    """A small thread-safe least-recently-used cache of per-backend constant tables."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+_tables = _LRU(8)
+# host builders of table distributions, by the source key that names them in table_plan's
+# arguments (a builder's inputs, a vocabulary file's contents say, are not constants)
+_builders: dict = {}
+_builders_lock = threading.Lock()
+
+
+class Uniform:
+    """``P(k) = 1/R``; one draw is ``floor(u * R)``."""
+
+    def __init__(self, range_max: int):
+        import numpy as np
+
+        self.range = self.support = range_max
+        self.p = float(np.float32(1.0 / range_max))  # TF: double 1/R stored as float
+
+    def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
+        return ctx.xp.astype(_rng.uniform_int(ctx.xp, hi, lo, self.range), ctx.index_dtype)
+
+    def prob(self, ctx: Ctx, classes: Any) -> Any:
+        return ctx.xp.full_like(classes, self.p, dtype=ctx.xp.float32)
+
+    def tail_masses(self, s: int) -> Any:
+        import numpy as np
+
+        return (self.range - np.arange(s, dtype=np.float64)) / self.range
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A fixed distribution: device tables of CDF thresholds and float32 ``P``."""
+
+    tables: tuple  # (int64 signed keys,) or (hi uint32, lo uint32)
+    p: Any  # float32 [R]
+    range: int
+    support: int  # classes with P > 0
+    key: tuple  # what table_plan was asked for (for the block-size cache)
+
+    def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
+        xp = ctx.xp
+        if len(self.tables) == 1:
+            return xp.astype(_rng.search_cdf_keys(xp, hi, lo, self.tables[0]), ctx.index_dtype)
+        th_hi, th_lo = self.tables
+        return _rng.search_cdf(xp, hi, lo, th_hi, th_lo, ctx.index_dtype)
+
+    def prob(self, ctx: Ctx, classes: Any) -> Any:
+        return ctx.xp.take(self.p, classes)
+
+    def tail_masses(self, s: int) -> Any:
+        return _host_tables(self.key)[1](s)
+
+
+def table_plan(backend_name: str, device: Any, key: tuple, word: str) -> tuple:
+    """``(tables, p, range, support)`` of the table distribution ``key`` on a backend and
+    device, built on the host once and cached. ``word`` names the word dtype ("int64": one
+    signed key per threshold, else uint32 halves). Arguments and results are constants, so
+    tracing compilers may evaluate it at trace time (:data:`multisampled.kernels.HOST_WORK`)."""
+    from ._registry import get_backend
+
+    def build():
+        import numpy as np
+
+        backend = get_backend(backend_name)
+        cdf, p = _host_tables(key)[0]
+        support = int(np.count_nonzero(p))
+        hi, lo = _rng.cdf_thresholds(cdf[:-1])
+        if word == "int64":
+            tables = (backend.asarray(_rng.host_signed_keys(hi, lo), "int64", device),)
+        else:
+            tables = (backend.asarray(hi, "uint32", device), backend.asarray(lo, "uint32", device))
+        return tables, backend.asarray(p, "float32", device), len(p), support
+
+    return _tables.get((backend_name, repr(device), word) + key, build)
+
+
+_host_cache = _LRU(8)
+
+
+def _host_tables(key: tuple):
+    """``((cdf float64, p float32), tail_masses)`` on the host for a table key."""
+
+    def build():
+        if key[0] == "log_uniform":
+            return _log_uniform_host(key[1])
+        with _builders_lock:
+            builder = _builders[key]
+        return builder()
+
+    return _host_cache.get(key, build)
+
+
+def table(ctx: Ctx, key: tuple, build: Optional[Callable[[], tuple]] = None) -> Table:
+    """The :class:`Table` named ``key`` on the call's backend and device. ``build() -> ((cdf
+    float64 [R], p float32 [R]), tail_masses(s))`` runs on the host the first time (None for
+    the log-uniform table, which its key defines)."""
+    if build is not None:
+        with _builders_lock:
+            _builders.setdefault(key, build)
+    word = "int64" if _rng.word_dtype(ctx) == ctx.xp.int64 else "uint32"
+    tables, p, range_max, support = table_plan(ctx.backend.name, resolved_device(ctx), key, word)
+    return Table(tables, p, range_max, support, key)
+
+
+def check_table_size(name: str, range_max: int) -> None:
+    """An up-front error for a table that would not fit, naming the memory it needs."""
+    if range_max > MAX_TABLE_CLASSES:
+        raise ValueError(
+            f"{name}={range_max} would need a table of {12 * range_max / 2**30:.1f} GiB on the "
+            f"device and {24 * range_max / 2**30:.1f} GiB on the host; tables are limited to "
+            f"{MAX_TABLE_CLASSES} classes"
+        )
+
+
+def log_uniform(ctx: Ctx, range_max: int) -> Table:
+    """TF's log-uniform (Zipfian) distribution over ``[0, range_max)``."""
+    check_table_size("range_max", range_max)
+    return table(ctx, ("log_uniform", range_max))
+
+
+def _log_uniform_host(range_max: int) -> tuple:
+    import numpy as np
+
+    log_range = np.log1p(np.float64(range_max))
+    k = np.arange(range_max, dtype=np.float64)
+    # one draw is floor(exp(u * log1p(R))) - 1, i.e. class k for u in [ln(k+1), ln(k+2)) / L
+    cdf = np.log(k + 2.0) / log_range
+    p = (np.log((k + 2.0) / (k + 1.0)) / log_range).astype(np.float32)
+
+    def tails(s):
+        # the k most likely classes are 0..k-1 with mass ln(k+1)/L
+        return (log_range - np.log1p(np.arange(s, dtype=np.float64))) / log_range
+
+    return (cdf, p), tails
+
+
+def fixed_unigram(ctx: Ctx, key: tuple, weights: Callable[[], Any]) -> Table:
+    """A fixed-unigram table from ``weights() -> float32 [R]`` (TF's FixedUnigramSampler)."""
+
+    def build():
+        import numpy as np
+
+        wv = weights()
+        range_max = wv.shape[0]
+        # TF accumulates the total in float32, entry by entry
+        total = np.cumsum(wv, dtype=np.float32)[-1]
+        if not (np.isfinite(total) and total > 0):
+            raise ValueError(
+                f"fixed unigram weights must have a positive finite total; got {total} "
+                f"(weights: {wv[:8]}{'...' if wv.shape[0] > 8 else ''})"
+            )
+        p = wv / total  # float32 division, as TF's Probability()
+        cum = np.cumsum(wv.astype(np.float64))
+        cdf = cum / cum[-1]  # non-decreasing and ending at 1 exactly
+        asc = np.cumsum(np.sort(wv.astype(np.float64))) / cum[-1]  # mass of the j+1 lightest
+
+        def tails(n):
+            return asc[range_max - 1 - np.arange(n)]  # mass outside the k heaviest classes
+
+        return (cdf, p), tails
+
+    return table(ctx, key, build)
+
+
+class Learned:
+    """The learned unigram's current weights: ``counts`` (a backend array of the index dtype,
+    every entry >= 1) and their ``total`` (a Python int where known on the host, else None)."""
+
+    def __init__(self, ctx: Ctx, counts: Any, total: Optional[int]):
+        xp = ctx.xp
+        self.counts, self.total = counts, total
+        self.range = self.support = int(counts.shape[0])
+        self.cum = xp.cumulative_sum(counts)
+        total_arr = self.cum[-1]
+        self.total_word = xp.astype(total_arr, _rng.word_dtype(ctx))
+        # TF: static_cast<float>(weight) / total_weight, a float32 division
+        self.p = xp.astype(counts, xp.float32) / xp.astype(total_arr, xp.float32)
+
+    def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
+        xp = ctx.xp
+        v = _rng.uniform_int(xp, hi, lo, self.total_word)  # uniform integer in [0, total)
+        k = xp.searchsorted(self.cum, xp.astype(v, self.cum.dtype), side="right")
+        return xp.astype(k, ctx.index_dtype)
+
+    def prob(self, ctx: Ctx, classes: Any) -> Any:
+        return ctx.xp.take(self.p, classes)
+
+    def tail_masses(self, s: int) -> Any:
+        import numpy as np
+
+        from ._unique import LEARNED_TOTAL_CAP
+
+        # every weight is >= 1: the classes not yet drawn weigh at least (R - k) / total
+        total = LEARNED_TOTAL_CAP if self.total is None else self.total
+        return (self.range - np.arange(s, dtype=np.float64)) / total
+
+
+def resolved_device(ctx: Ctx) -> Any:
+    """The call's device; for host data, the device the backend creates arrays on."""
+    if ctx.device is not None:
+        return ctx.device
+    try:
+        return ctx.xp.__array_namespace_info__().default_device()
+    except Exception:
+        return None
+
+
+def device_key(ctx: Ctx) -> tuple:
+    return (ctx.backend.name, repr(resolved_device(ctx)))

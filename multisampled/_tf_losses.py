@@ -1,0 +1,241 @@
+"""TensorFlow's sampled losses: ``compute_sampled_logits`` (TF's ``_compute_sampled_logits``),
+``sampled_softmax_loss``, ``nce_loss`` and TF 1.x contrib's ``rank_sampled_softmax_loss``
+(TAPAS), on any Array API backend (SEMANTICS 2, 3, 7, 9).
+
+Each public function validates (:mod:`multisampled._tf_args`), gathers the rows of the labels
+and of the sampled candidates in one lookup (:mod:`multisampled._partition`), and computes the
+math of :mod:`multisampled._math` on them. The hot path has no host synchronisation and no
+data-dependent shapes (accidental hits are a dense ``[B, S]`` mask).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._checks import (
+    check_bool,
+    check_floating,
+    check_positive_finite,
+    check_positive_int,
+    check_positive_scalar,
+    check_rank,
+)
+from ._context import Ctx, context
+from ._guard import public
+from ._hits import hit_mask
+from ._math import cast, compute_dtype, logsumexp, nce, sampled_logit_parts
+from ._partition import STRATEGIES, embedding_lookup
+from ._tf_args import Prepared, prepare
+
+
+def _gather_rows(ctx: Ctx, p: Prepared, candidates: Any):
+    """(true_w [B*T, D], true_b [B*T], sampled_w [S, D], sampled_b [S]) in one lookup each."""
+    xp = ctx.xp
+    ids = xp.concat([xp.reshape(p.labels, (-1,)), candidates])
+    all_w = embedding_lookup(ctx, p.weight_shards, p.weight_rows, ids, p.partition_strategy)
+    all_b = embedding_lookup(ctx, p.bias_shards, p.bias_rows, ids, p.partition_strategy)
+    s = int(candidates.shape[0])  # static, where the batch size may not be
+    return all_w[:-s, ...], all_b[:-s], all_w[-s:, ...], all_b[-s:]
+
+
+def _parts(ctx: Ctx, p: Prepared, sampled_values: tuple, subtract_log_q: bool, remove: bool):
+    """The rows and the logs of the counts, as :func:`multisampled.kernels.sampled_logit_parts`
+    takes them."""
+    xp = ctx.xp
+    candidates, true_count, sampled_count = sampled_values
+    rows = _gather_rows(ctx, p, candidates)
+    log_q = (None, None)
+    if subtract_log_q:
+        log_q = (xp.log(true_count), xp.log(sampled_count))
+    hits = hit_mask(xp, p.labels, candidates) if remove else None
+    return rows, log_q, hits
+
+
+def _logit_parts(ctx: Ctx, p: Prepared, sampled_values: tuple, subtract_log_q: bool,
+                 remove: bool):
+    rows, log_q, hits = _parts(ctx, p, sampled_values, subtract_log_q, remove)
+    return sampled_logit_parts(ctx.xp, p.inputs, *rows, *log_q, hits, p.num_true,
+                               ctx.stop_gradient)
+
+
+def _softmax_loss(ctx: Ctx, p: Prepared, sampled_values: tuple, remove: bool) -> Any:
+    """TF's sampled softmax loss ``[B]`` through the backend's one delegation point."""
+    rows, log_q, hits = _parts(ctx, p, sampled_values, True, remove)
+    loss = ctx.backend.sampled_softmax(ctx.xp, p.inputs, *rows, *log_q, hits, p.num_true)
+    return cast(ctx.xp, loss, p.inputs.dtype)
+
+
+@public
+def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+                           sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
+                           partition_strategy="div", name=None, seed=None, *, backend=None):
+    """TF's ``_compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes,
+    num_true=1, sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
+    partition_strategy="div", name=None, seed=None)``.
+
+    Returns ``(logits [B, T+S], labels [B, T+S])`` in the inputs' dtype: true columns first
+    (``x.w_y + b_y - ln Qtrue``, one column per label, duplicates included), then the shared
+    sampled columns (``x.w_s + b_s [- FLT_MAX at accidental hits] - ln Qs``); soft labels ``1/T``
+    on the true columns. Only the LAST copy of a duplicated sampled id is masked, per row against
+    that row's own labels. ``partition_strategy`` defaults to "div" (what TF 2.x uses; TF's
+    private helper defaults to "mod").
+
+    Deviations from TF, all raising where TF computes garbage: integer labels required; labels
+    and sampled ids must lie in ``[0, num_classes)``; expected counts must be finite and > 0
+    (when log Q is subtracted); shard sizes must follow the layout. Expected counts are cast to
+    the compute dtype (TF fails for non-float32 inputs with its float32 default sampler).
+    """
+    del name
+    ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
+    subtract_log_q = check_bool("subtract_log_q", subtract_log_q)
+    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
+                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
+                partition_strategy=partition_strategy, seed=seed, backend=backend,
+                counts_used=subtract_log_q)
+    xp = ctx.xp
+    true_logits, sampled_logits = _logit_parts(
+        ctx, p, p.sampled_values, subtract_log_q, bool(remove_accidental_hits))
+    logits = xp.concat([true_logits, sampled_logits], axis=1)
+    out_labels = xp.concat(
+        [xp.full_like(true_logits, 1.0 / p.num_true), xp.zeros_like(sampled_logits)], axis=1)
+    dtype = p.inputs.dtype
+    return cast(xp, logits, dtype), cast(xp, ctx.stop_gradient(out_labels), dtype)
+
+
+@public
+def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+                         sampled_values=None, remove_accidental_hits=True, seed=None,
+                         name="sampled_softmax_loss", *, partition_strategy="div", backend=None):
+    """``tf.nn.sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
+    num_true=1, sampled_values=None, remove_accidental_hits=True, seed=None,
+    name="sampled_softmax_loss")`` (TF 2.x order), ``[B]`` in the inputs' dtype.
+
+    ``weights [C, D]`` (or a list of shards), ``biases [C]`` (or shards), ``labels [B, T]``
+    integer, ``inputs [B, D]``. With ``sampled_values=None`` the default sampler is
+    ``log_uniform_candidate_sampler(labels, num_true, num_sampled, unique=True,
+    range_max=num_classes, seed=seed)``; ``seed`` may be a key (see the samplers), which
+    ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)`` need. The loss is the
+    soft-label cross entropy ``lse(z) - mean_t z[:, t]`` over the logits of
+    :func:`compute_sampled_logits`.
+
+    ``partition_strategy`` (keyword only; TF 2.x always uses "div") selects the shard layout;
+    ``multisampled.v1.sampled_softmax_loss`` has TF 1.x's order and "mod" default. Half-precision
+    inputs are computed in float32, so a row with an accidental hit stays finite (TF gives NaN).
+    """
+    del name
+    ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
+    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
+                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
+                partition_strategy=partition_strategy, seed=seed, backend=backend)
+    return _softmax_loss(ctx, p, p.sampled_values, bool(remove_accidental_hits))
+
+
+@public
+def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+             sampled_values=None, remove_accidental_hits=False, name="nce_loss", *, seed=None,
+             partition_strategy="div", backend=None):
+    """``tf.nn.nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+    sampled_values=None, remove_accidental_hits=False, name="nce_loss")`` (TF 2.x order),
+    ``[B]`` in the inputs' dtype.
+
+    Sigmoid cross entropy ``max(z,0) - z*y + log1p(exp(-|z|))`` summed over the ``T+S`` logits
+    of :func:`compute_sampled_logits` (log-Q subtracted), targets ``1/T`` on the true columns
+    (TF's choice, not 1). ``seed`` (for the default sampler) and ``partition_strategy`` ("div",
+    as TF 2.x) are keyword-only extensions.
+    """
+    del name
+    ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
+    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
+                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
+                partition_strategy=partition_strategy, seed=seed, backend=backend)
+    true_logits, sampled_logits = _logit_parts(
+        ctx, p, p.sampled_values, True, bool(remove_accidental_hits))
+    return cast(ctx.xp, nce(ctx.xp, true_logits, sampled_logits), p.inputs.dtype)
+
+
+@public
+def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_resampled,
+                              num_classes, num_true=1, sampled_values=None,
+                              resampling_temperature=1.0, remove_accidental_hits=True,
+                              partition_strategy="div", name=None, seed=None, *, backend=None):
+    """``tf.contrib.nn.rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled,
+    num_resampled, num_classes, num_true, sampled_values, resampling_temperature,
+    remove_accidental_hits, partition_strategy, name=None)`` (TAPAS), ``[B]``.
+
+    Checks, in TF's order (ValueError): ``num_sampled > num_classes``; ``num_sampled <=
+    num_resampled``; ``partition_strategy`` not "div"/"mod" (checked even for one shard, as TF).
+    Default first-phase sampler: ``learned_unigram_candidate_sampler(labels, num_true,
+    num_sampled, unique=True, range_max=num_classes, seed=seed)``. Every candidate ``c`` is
+    scored ``lse_j(w_c . x_j / tau) + b_c / tau`` over the batch rows ``j`` (no gradient); the
+    ``num_resampled`` best are kept (ties: the earlier candidate position wins, TF ``top_k``'s
+    rule) with their first-phase expected counts, and the sampled softmax loss is taken over
+    them (``num_sampled = num_resampled``). ``resampling_temperature`` is a positive number or a
+    0-d array. ``seed`` is an extension (TF's contrib function has none).
+    """
+    del name
+    ctx = context(
+        weights, biases, labels, inputs, sampled_values, resampling_temperature, backend=backend
+    )
+    xp = ctx.xp
+    num_sampled = check_positive_int("num_sampled", num_sampled)
+    num_resampled = check_positive_int("num_resampled", num_resampled)
+    num_classes = check_positive_int("num_classes", num_classes)
+    if num_sampled > num_classes:
+        raise ValueError(
+            f"num_sampled ({num_sampled}) cannot be greater than num_classes ({num_classes})"
+        )
+    if num_sampled <= num_resampled:
+        raise ValueError(
+            f"num_resampled ({num_resampled}) must be less than num_sampled ({num_sampled})"
+        )
+    if partition_strategy not in STRATEGIES:
+        raise ValueError(
+            f"unsupported partition_strategy ({partition_strategy!r}); expected one of "
+            f"{list(STRATEGIES)}"
+        )
+    remove_accidental_hits = check_bool("remove_accidental_hits", remove_accidental_hits)
+    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
+                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
+                partition_strategy=partition_strategy, seed=seed,
+                default_sampler="learned_unigram", backend=backend, check_length=False,
+                min_len=num_resampled)
+    cdtype = compute_dtype(xp, p.inputs.dtype)
+    tau = _temperature(ctx, resampling_temperature, cdtype)
+    candidates, true_count, sampled_count = p.sampled_values
+    num = int(candidates.shape[0])
+
+    # _rank_resample: scores carry no gradient, only the selected indices are used.
+    sg = ctx.stop_gradient
+    sampled_w = sg(embedding_lookup(ctx, p.weight_shards, p.weight_rows, candidates,
+                                    p.partition_strategy))
+    sampled_b = sg(embedding_lookup(ctx, p.bias_shards, p.bias_rows, candidates,
+                                    p.partition_strategy))
+    x = sg(cast(xp, p.inputs, cdtype)) / tau
+    per_row = xp.matmul(cast(xp, sampled_w, cdtype), xp.matrix_transpose(x))  # [S, B]
+    if per_row.shape[1] == 0:  # an empty batch: every candidate scores alike (TF's top_k)
+        scores = cast(xp, sampled_b, cdtype) / tau
+    else:
+        scores = logsumexp(xp, per_row, sg) + cast(xp, sampled_b, cdtype) / tau
+    keep = xp.argsort(scores, descending=True, stable=True)[:num_resampled]
+    resampled_values = (
+        xp.take(candidates, keep),
+        true_count,
+        xp.take(xp.broadcast_to(sampled_count, (num,)), keep),
+    )
+    return _softmax_loss(ctx, p, resampled_values, remove_accidental_hits)
+
+
+def _temperature(ctx: Ctx, value: Any, cdtype: Any) -> Any:
+    if ctx.is_backend_array(value) or (
+        not isinstance(value, (int, float)) and hasattr(value, "shape")
+    ):
+        tau = ctx.asarray(value)
+        check_floating(ctx, "resampling_temperature", tau)
+        check_rank("resampling_temperature", tau, 0, "(a scalar)")
+        check_positive_finite(ctx, "resampling_temperature", tau)
+        return cast(ctx.xp, ctx.stop_gradient(tau), cdtype)
+    return check_positive_scalar("resampling_temperature", value)

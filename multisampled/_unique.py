@@ -1,0 +1,201 @@
+"""The one sampling engine: TF's unique sampling loop, its block sizes, and the expected counts.
+
+TensorFlow's unique sampler draws until ``num_sampled`` distinct classes were seen, keeps them in
+order of first draw, and counts every draw, repeats included, as ``num_tries``. Here draw ``i``
+of a call is always Threefry counter ``(call_index, i)``, so the result does not depend on how
+the draws are grouped, and the loop runs on blocks of draws:
+
+* where the backend may read values on the host (:attr:`Ctx.may_read_values`), blocks start
+  near the expected need and grow until enough distinct classes were seen (bounded memory);
+* elsewhere (accelerators, tracing compilers) ONE block is drawn, sized from a tail bound so
+  that it holds ``num_sampled`` distinct classes except with probability below
+  :data:`BLOCK_FAILURE_PROBABILITY`; a short block is reported through the backend's
+  ``check_async``, and its expected counts are NaN, never silently wrong candidates.
+
+The first-occurrence selection is delegated once (:func:`first_distinct`): the backend's fast
+path (a per-class table in PyTorch) if it has one, else the portable sort-based definition.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import _rng
+from ._context import Ctx
+
+INT32_MAX = 2**31 - 1
+# TensorFlow's unique loop CHECK-fails when num_tries reaches kint32max: at most this many draws
+MAX_TRIES = INT32_MAX - 1
+# total weight cap of the learned unigram (TensorFlow drops updates beyond it)
+LEARNED_TOTAL_CAP = INT32_MAX
+# one block fails to hold num_sampled distinct classes with probability below this
+BLOCK_FAILURE_PROBABILITY = 1e-12
+MAX_BLOCK = 2**22  # draws per block (memory bound); a block also holds at least 4 * S
+
+_block_sizes: dict = {}
+
+
+def block_size(tail_masses: Any, s: int) -> int:
+    """Draws that hold ``s`` distinct classes except with probability < 1e-12.
+
+    ``tail_masses[k]`` bounds from below the chance that a draw is new once ``k`` distinct
+    classes were seen, so the draws needed are dominated by a sum of geometric variables with
+    those success probabilities; Janson's tail bound (Statist. Probab. Lett. 135, 2018, Thm 2.1)
+    ``P(X >= lam * mu) <= exp(-p_min * mu * (lam - 1 - ln lam))`` gives the size.
+    """
+    import numpy as np
+
+    m = np.asarray(tail_masses, dtype=np.float64)
+    mu = float(np.sum(1.0 / m))
+    target = -math.log(BLOCK_FAILURE_PROBABILITY) / (float(np.min(m)) * mu)
+    lo, hi = 1.0, 2.0 + 2.0 * target  # lam - 1 - ln(lam) >= target at hi
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if mid - 1.0 - math.log(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    n = math.ceil(1.01 * hi * mu) + 16  # margin for the float64 tail masses
+    return max(s, min(n, MAX_TRIES))
+
+
+def _bound(dist: Any, s: int) -> int:
+    key = getattr(dist, "key", None)
+    if key is None:  # distributions whose bound changes (the learned unigram)
+        return block_size(dist.tail_masses(s), s)
+    if (key, s) not in _block_sizes:  # a pure function of the distribution and s
+        _block_sizes[(key, s)] = block_size(dist.tail_masses(s), s)
+    return _block_sizes[(key, s)]
+
+
+def pow2(n: int) -> int:
+    """``n`` rounded up to a power of two: a larger block gives the same result (draws are
+    indexed by counter), and fewer distinct shapes spare tracing backends a recompile."""
+    return 1 << (n - 1).bit_length()
+
+
+def first_new_positions(xp: Any, classes: Any, seen: Any = None) -> Any:
+    """Ascending draw positions of the first occurrence of each class of ``classes [n]`` not in
+    ``seen`` (a sorted array of classes kept earlier, or None); shape ``[n]``: real positions
+    first, then the filler ``n``."""
+    n = classes.shape[0]
+    order = xp.argsort(classes, stable=True)  # equal classes stay in draw order
+    sc = xp.take(classes, order)
+    first = xp.ones_like(sc, dtype=xp.bool)
+    if n > 1:
+        first = xp.concat([first[:1], sc[1:] != sc[:-1]])
+    if seen is not None:
+        idx = xp.clip(xp.searchsorted(seen, sc), 0, seen.shape[0] - 1)
+        first = first & (xp.take(seen, idx) != sc)
+    return xp.sort(xp.where(first, order, xp.full_like(order, n)))
+
+
+def portable_first_distinct(xp: Any, classes: Any, s: int, num_classes: int) -> tuple:
+    """The portable :meth:`Backend.first_distinct`: the first ``s`` distinct classes of the
+    draws in draw order, and ``num_tries`` (the last one's position + 1; ``n + 1`` when the
+    draws hold fewer than ``s``)."""
+    n = classes.shape[0]
+    pos = first_new_positions(xp, classes)[:s]
+    candidates = xp.take(classes, xp.clip(pos, 0, n - 1))
+    return candidates, pos[s - 1] + 1
+
+
+def first_distinct(ctx: Ctx, classes: Any, s: int, num_classes: int) -> tuple:
+    """The one delegation point of the selection: the backend's fast path or the portable
+    definition (the default :meth:`Backend.first_distinct`)."""
+    return ctx.backend.first_distinct(ctx.xp, classes, s, num_classes)
+
+
+def sample(ctx: Ctx, dist: Any, s: int, unique: bool, call: tuple) -> tuple:
+    """``(candidates [s], num_tries)`` of one sampler call ``call = (key0, key1, index)``;
+    ``num_tries`` is an int, or a 0-d array where values stay off the host."""
+    key0, key1, index = call
+    if not unique:
+        hi, lo = _rng.draw_words(ctx, key0, key1, index, 0, s)
+        return dist.classes(ctx, hi, lo), s
+    bound = _bound(dist, s)
+    if ctx.may_read_values:
+        # refills are cheap on the host: start near the expected need, not at the bound
+        return _sample_refill(ctx, dist, call, s, pow2(min(bound, max(4 * s, 2**16))))
+    if bound <= max(MAX_BLOCK, 4 * s):
+        return _sample_block(ctx, dist, call, s, pow2(bound))
+    if ctx.backend.is_compiling():
+        raise ValueError(
+            f"unique sampling of num_sampled={s} from this distribution needs up to {bound} "
+            f"draws, more than one block of {max(MAX_BLOCK, 4 * s)} can hold under a compiler's "
+            "trace; sample eagerly, or with unique=False"
+        )
+    # no block of bounded size is safe for this distribution: read the counts on the host
+    return _sample_refill(ctx, dist, call, s, max(MAX_BLOCK, 4 * s))
+
+
+def _sample_refill(ctx: Ctx, dist: Any, call: tuple, s: int, block: int) -> tuple:
+    """TF's unique loop over growing blocks of draws, reading counts on the host."""
+    xp = ctx.xp
+    key0, key1, index = call
+    start, kept, seen, n_kept = 0, [], None, 0
+    max_block = max(MAX_BLOCK, 4 * s)
+    while True:
+        n = min(block, MAX_TRIES - start)
+        if n <= 0:
+            raise ValueError(
+                f"unique sampling found only {n_kept} of num_sampled={s} distinct classes in "
+                f"{MAX_TRIES} draws (TensorFlow aborts at this bound); the distribution puts "
+                "too little mass on too few classes"
+            )
+        hi, lo = _rng.draw_words(ctx, key0, key1, index, start, n)
+        c = dist.classes(ctx, hi, lo)
+        if seen is None:
+            candidates, tries = first_distinct(ctx, c, s, dist.range)
+            if int(tries) <= n:
+                return candidates, int(tries)
+        keys = first_new_positions(xp, c, seen)
+        n_new = int(xp.sum(xp.astype(keys < n, ctx.index_dtype)))
+        need = s - n_kept
+        if n_new >= need:
+            pos = keys[:need]
+            kept.append(xp.take(c, pos))
+            num_tries = start + int(pos[need - 1]) + 1
+            break
+        if n_new:
+            new = xp.take(c, keys[:n_new])
+            kept.append(new)
+            seen = xp.sort(new if seen is None else xp.concat([seen, new]))
+            n_kept += n_new
+        start += n
+        block = min(2 * block, max_block)
+    return (kept[0] if len(kept) == 1 else xp.concat(kept)), num_tries
+
+
+def _sample_block(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
+    """One block sized from the failure bound; no host synchronisation."""
+    key0, key1, index = call
+    hi, lo = _rng.draw_words(ctx, key0, key1, index, 0, n)
+    candidates, num_tries = first_distinct(ctx, dist.classes(ctx, hi, lo), s, dist.range)
+    ctx.backend.check_async(
+        num_tries <= n,
+        f"unique sampling: {n} draws held fewer than num_sampled={s} distinct classes "
+        f"(probability < {BLOCK_FAILURE_PROBABILITY})",
+    )
+    xp = ctx.xp
+    num_tries = xp.astype(num_tries, ctx.index_dtype)
+    # a short block's num_tries becomes 0 (a real one is >= s >= 1): its counts are NaN
+    return candidates, xp.where(num_tries <= n, num_tries, xp.zeros_like(num_tries))
+
+
+def expected_count(xp: Any, p: Any, s: int, num_tries: Any, dtype: Any = None) -> Any:
+    """TF's (and Paddle's) ExpectedCountHelper: ``S*P`` if ``num_tries == S``, else
+    ``1-(1-P)^num_tries`` as ``-expm1(num_tries * log1p(-P))``; in float32 (TF) or ``dtype``.
+
+    ``num_tries`` a 0-d array: both branches, selected on the device; a block that held too few
+    distinct classes (``num_tries`` 0) gives NaN, so it can never pass unseen."""
+    if dtype is not None and p.dtype != dtype:
+        p = xp.astype(p, dtype)
+    if isinstance(num_tries, int):
+        if num_tries == s:
+            return p * float(s)
+        return -xp.expm1(float(num_tries) * xp.log1p(-p))
+    rejected = -xp.expm1(xp.astype(num_tries, p.dtype) * xp.log1p(-p))
+    counts = xp.where(num_tries == s, p * float(s), rejected)
+    return xp.where(num_tries == 0, xp.full_like(counts, math.nan), counts)

@@ -1,0 +1,174 @@
+"""The framework-free logic of the sampled-softmax layers, for front ends that own the class
+table (``multisampled.torch.SampledSoftmaxLoss``, a Keras or Flax layer): arguments, the
+sampler, the seed stream, the eval-mode rule and the training step.
+
+A front end keeps the parameters, the key words and a call counter in its framework's own
+containers, gets a :func:`context` for its backend and device, and calls
+:func:`sampled_softmax_step` with a function that gathers rows its way (dense or sparse
+gradients). Everything else -- which distribution, the one sampling engine, expected counts,
+accidental hits, the loss through the backend's ``sampled_softmax`` -- is here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Any, Callable, Optional
+
+from . import _distributions as dists
+from . import _unique, _vocab
+from ._checks import check_bool, check_positive_int, check_seed_int
+from ._context import Ctx, context_for
+from ._registry import get_backend
+from ._tf_args import check_sampled_values
+from ._hits import hit_mask
+from ._math import compute_dtype
+
+SAMPLERS = ("log_uniform", "uniform", "fixed_unigram")
+MASK32 = 0xFFFFFFFF
+
+__all__ = [
+    "LayerSpec",
+    "SAMPLERS",
+    "check_bool",
+    "context",
+    "distribution",
+    "sample",
+    "sampled_softmax_step",
+    "seed_key",
+    "use_full_softmax",
+    "validated_samples",
+]
+
+
+def context(backend: str, device: Any) -> Ctx:
+    """The per-call context of a front end's backend (by name) on ``device``."""
+    return context_for(get_backend(backend), device)
+
+
+def validated_samples(ctx: Ctx, spec: "LayerSpec", batch: int, sampled_values: Any) -> tuple:
+    """A user's ``(candidates, true_expected_count, sampled_expected_count)`` checked as the
+    functional losses check it (candidates in the index dtype, counts in float32)."""
+    return check_sampled_values(
+        ctx, sampled_values, batch=batch, num_true=spec.num_true,
+        num_classes=spec.num_classes, cdtype=ctx.xp.float32,
+        expected_len=spec.num_sampled if spec.remove_accidental_hits else None,
+        length_reason=" (they must agree when remove_accidental_hits=True)")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """A sampled-softmax layer's static configuration, validated."""
+
+    num_classes: int
+    embedding_dim: int
+    num_sampled: int
+    num_true: int = 1
+    sampler: str = "log_uniform"
+    remove_accidental_hits: bool = True
+    unigrams: Any = None  # float32 NumPy weights of the fixed-unigram sampler
+
+    @classmethod
+    def checked(cls, num_classes, embedding_dim, num_sampled, *, num_true=1,
+                sampler="log_uniform", remove_accidental_hits=True, unigrams=None) -> "LayerSpec":
+        num_classes = check_positive_int("num_classes", num_classes)
+        embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+        num_sampled = check_positive_int("num_sampled", num_sampled)
+        num_true = check_positive_int("num_true", num_true)
+        remove = check_bool("remove_accidental_hits", remove_accidental_hits)
+        if num_classes >= 2**32:
+            raise ValueError(
+                f"num_classes must be below 2**32 (class ids are 32-bit draws), got {num_classes}"
+            )
+        if isinstance(sampler, str):
+            if sampler not in SAMPLERS:
+                raise ValueError(
+                    f"sampler must be one of {list(SAMPLERS)} or a callable returning "
+                    f"CandidateSamples, got {sampler!r}"
+                )
+            if num_sampled > num_classes:
+                raise ValueError(
+                    f"num_sampled={num_sampled} cannot be greater than num_classes={num_classes}:"
+                    f" the {sampler} sampler draws num_sampled distinct classes"
+                )
+        elif not callable(sampler):
+            raise TypeError(
+                f"sampler must be one of {list(SAMPLERS)} or a callable returning "
+                f"CandidateSamples, got {sampler!r} of type {type(sampler).__name__}"
+            )
+        if (sampler == "fixed_unigram") != (unigrams is not None):
+            raise ValueError(
+                "unigrams (the classes' weights, e.g. item frequencies) must be given exactly "
+                f"when sampler='fixed_unigram'; got sampler={sampler!r} and "
+                f"unigrams={'None' if unigrams is None else 'weights'}"
+            )
+        if unigrams is not None:
+            unigrams = _vocab.unigram_array(unigrams)
+            if unigrams.shape[0] != num_classes:
+                raise ValueError(
+                    f"unigrams must have num_classes={num_classes} weights, got "
+                    f"{unigrams.shape[0]}"
+                )
+        return cls(num_classes, embedding_dim, num_sampled, num_true, sampler, remove, unigrams)
+
+    @property
+    def builtin(self) -> bool:
+        return isinstance(self.sampler, str)
+
+
+def seed_key(seed: Optional[int]) -> tuple:
+    """The two key words of an int seed (None: 64 random bits, fixed for the layer's life)."""
+    key = secrets.randbits(64) if seed is None else check_seed_int(seed)
+    return key >> 32, key & MASK32
+
+
+def use_full_softmax(training: bool, full_softmax: Optional[bool]) -> bool:
+    """Eval mode computes the full softmax (TF's advice for evaluating); ``full_softmax``
+    forces either way."""
+    if full_softmax is None:
+        return not training
+    return check_bool("full_softmax", full_softmax)
+
+
+def distribution(ctx: Ctx, spec: LayerSpec) -> Any:
+    """The built-in sampler's distribution on the call's backend and device."""
+    if spec.sampler == "uniform":
+        return dists.Uniform(spec.num_classes)
+    if spec.sampler == "log_uniform":
+        return dists.log_uniform(ctx, spec.num_classes)
+    unigrams = spec.unigrams
+    key = ("fixed_unigram", spec.num_classes, 1.0, 0, 1, 0, _vocab.source_key("", unigrams))
+    return dists.fixed_unigram(
+        ctx, key, lambda: _vocab.fixed_unigram_weights(spec.num_classes, "", 1.0, 0, 1, 0,
+                                                       unigrams))
+
+
+def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:
+    """``(candidates [S], true_expected_count [B, T], sampled_expected_count [S])`` of the
+    built-in sampler for ``call = (key0, key1, call_index)``."""
+    xp = ctx.xp
+    dist = distribution(ctx, spec)
+    candidates, num_tries = _unique.sample(ctx, dist, spec.num_sampled, True, call)
+    ids = xp.concat([xp.reshape(labels, (-1,)), candidates])
+    q = _unique.expected_count(xp, dist.prob(ctx, ids), spec.num_sampled, num_tries)
+    n_true = q.shape[0] - spec.num_sampled
+    return candidates, xp.reshape(q[:n_true], tuple(labels.shape)), q[n_true:]
+
+
+def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,
+                         sampled_values: tuple, gather: Callable[[Any], tuple]) -> Any:
+    """The per-example sampled softmax loss ``[B]`` in the inputs' dtype, for validated
+    ``labels [B, T]`` (index dtype) and ``sampled_values`` (candidates, counts); ``gather(ids)
+    -> (weight rows, bias rows)`` gathers the table rows the front end's way."""
+    xp = ctx.xp
+    candidates, true_q, sampled_q = (ctx.stop_gradient(v) for v in sampled_values)
+    cdtype = compute_dtype(xp, inputs.dtype)
+    s = candidates.shape[0]
+    ids = xp.concat([xp.reshape(labels, (-1,)), candidates])
+    rows_w, rows_b = gather(ids)
+    hits = hit_mask(xp, labels, candidates) if spec.remove_accidental_hits else None
+    loss = ctx.backend.sampled_softmax(
+        xp, inputs, rows_w[:-s], rows_b[:-s], rows_w[-s:], rows_b[-s:],
+        xp.log(xp.astype(true_q, cdtype)), xp.log(xp.astype(sampled_q, cdtype)), hits,
+        spec.num_true)
+    return xp.astype(loss, inputs.dtype)
