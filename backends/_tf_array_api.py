@@ -291,6 +291,8 @@ def ones(shape, *, dtype=None, device=None):
 
 def full_like(x, /, fill_value, *, dtype=None, device=None):
     dtype = _dtype(dtype) or x.dtype
+    if dtype == tf.bool:
+        fill_value = fill_value != 0  # this namespace names the dtype `bool`
     with _on(device):
         return tf.fill(tf.shape(x), tf.constant(fill_value, dtype=dtype))
 
@@ -330,6 +332,11 @@ def concat(arrays, /, *, axis=0):
 
 
 def broadcast_to(x, /, shape):
+    if not isinstance(shape, int) and builtins.any(d is None for d in tf.TensorShape(shape)):
+        # a None dimension while tracing: the target's dynamic size where x's is 1 or unknown
+        dims = [tf.shape(x)[i - len(shape) + x.shape.rank] if d is None else d
+                for i, d in enumerate(shape)]
+        return tf.broadcast_to(x, tf.stack(dims))
     return tf.broadcast_to(x, _shape_list(shape))
 
 
@@ -556,6 +563,8 @@ def logaddexp(x1, x2, /):
     exact gradient ``exp(x_i - out)`` (0.5 each at ties)."""
     x1, x2 = _pair(x1, x2)
     shape = tf.broadcast_static_shape(x1.shape, x2.shape)
+    if not shape.is_fully_defined():  # a None dimension while tracing
+        shape = tf.broadcast_dynamic_shape(tf.shape(x1), tf.shape(x2))
     return _logaddexp(tf.broadcast_to(x1, shape), tf.broadcast_to(x2, shape))
 
 

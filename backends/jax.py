@@ -274,6 +274,11 @@ class Jax(plugin.Backend):
 
         return jax.jit
 
+    def while_loop(self, cond, body, state):
+        import jax
+
+        return jax.lax.while_loop(cond, body, state)
+
     def key_words(self, key):
         import jax
 

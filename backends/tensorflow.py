@@ -228,6 +228,13 @@ class TensorFlow(plugin.Backend):
     def threefry2x32(self, xp, key0, key1, c0, c1):
         return _threefry2x32(xp, key0, key1, c0, c1)
 
+    def while_loop(self, cond, body, state):
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            return super().while_loop(cond, body, state)
+        return tuple(tf.while_loop(lambda *s: cond(s), lambda *s: body(s), state))
+
     def new_state(self, value):
         import tensorflow as tf
 

@@ -134,13 +134,17 @@ def draw_words(ctx: Any, key0: Any, key1: Any, call_index: Any, start: int, coun
     """Draws ``start .. start+count-1`` of call ``call_index``: ``(x0, x1)``, each ``[count]``,
     through the backend's Threefry kernel. Keys and the call index are Python ints or 0-d word
     arrays (traced values too)."""
-    if start < 0 or start + count > DRAW_LIMIT:
-        raise ValueError(
-            f"draw indices [{start}, {start + count}) leave the 32-bit draw counter [0, 2**32)"
-        )
     xp = ctx.xp
     word = word_dtype(ctx)
-    c1 = xp.arange(start, start + count, dtype=word, device=ctx.device)
+    if isinstance(start, int):
+        if start < 0 or start + count > DRAW_LIMIT:
+            raise ValueError(
+                f"draw indices [{start}, {start + count}) leave the 32-bit draw counter "
+                "[0, 2**32)"
+            )
+        c1 = xp.arange(start, start + count, dtype=word, device=ctx.device)
+    else:  # a traced start (the unique loop's)
+        c1 = xp.arange(count, dtype=word, device=ctx.device) + xp.astype(start, word)
     if isinstance(call_index, int):
         c0 = xp.full((count,), call_index, dtype=word, device=ctx.device)
     else:

@@ -120,14 +120,9 @@ def sample(ctx: Ctx, dist: Any, s: int, unique: bool, call: tuple) -> tuple:
         return _sample_refill(ctx, dist, call, s, pow2(min(bound, max(4 * s, 2**16))))
     if bound <= max(MAX_BLOCK, 4 * s):
         return _sample_block(ctx, dist, call, s, pow2(bound))
-    if ctx.backend.is_compiling():
-        raise ValueError(
-            f"unique sampling of num_sampled={s} from this distribution needs up to {bound} "
-            f"draws, more than one block of {max(MAX_BLOCK, 4 * s)} can hold under a compiler's "
-            "trace; sample eagerly, or with unique=False"
-        )
-    # no block of bounded size is safe for this distribution: read the counts on the host
-    return _sample_refill(ctx, dist, call, s, max(MAX_BLOCK, 4 * s))
+    # no block of bounded size is safe for this distribution: TF's loop over fixed blocks,
+    # as the backend's while loop (traced where the framework has one)
+    return _sample_loop(ctx, dist, call, s, min(pow2(max(4 * s, 2**12)), MAX_BLOCK))
 
 
 def _sample_refill(ctx: Ctx, dist: Any, call: tuple, s: int, block: int) -> tuple:
@@ -166,6 +161,51 @@ def _sample_refill(ctx: Ctx, dist: Any, call: tuple, s: int, block: int) -> tupl
         start += n
         block = min(2 * block, max_block)
     return (kept[0] if len(kept) == 1 else xp.concat(kept)), num_tries
+
+
+def _sample_loop(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
+    """TF's unique loop as a while loop over blocks of ``n`` draws with a fixed-size state
+    (kept classes, their count, the draws so far): no host read, so a compiler traces it."""
+    xp = ctx.xp
+    key0, key1, index = call
+    idx = ctx.index_dtype
+    sentinel = dist.range  # sorts after every class, equals none
+    slots = xp.arange(s, dtype=idx, device=ctx.device)
+    zero = xp.zeros((), dtype=idx, device=ctx.device)
+
+    def cond(state):
+        start, n_kept, _, _ = state
+        return (n_kept < s) & (start < MAX_TRIES)
+
+    def body(state):
+        start, n_kept, kept, tries = state
+        hi, lo = _rng.draw_words(ctx, key0, key1, index, start, n)
+        c = xp.astype(dist.classes(ctx, hi, lo), idx)
+        pos = first_new_positions(xp, c, xp.sort(kept))  # new classes' first draws, ascending
+        n_new = xp.sum(xp.astype(pos < n, idx))
+        new = xp.take(c, xp.clip(pos, 0, n - 1))
+        src = slots - n_kept
+        fill = (src >= 0) & (src < n_new)
+        kept = xp.where(fill, xp.take(new, xp.clip(src, 0, n - 1)), kept)
+        need = s - n_kept
+        last = xp.take(pos, xp.reshape(xp.clip(need - 1, 0, n - 1), (1,)))[0]
+        tries = xp.where((tries == 0) & (n_new >= need), start + last + 1, tries)
+        return start + n, xp.minimum(n_kept + n_new, s), kept, tries
+
+    state = (zero, zero, xp.full((s,), sentinel, dtype=idx, device=ctx.device), zero)
+    _, _, kept, tries = ctx.backend.while_loop(cond, body, state)
+    ctx.backend.check_async(
+        tries > 0,
+        f"unique sampling found fewer than num_sampled={s} distinct classes in {MAX_TRIES} "
+        "draws (TensorFlow aborts at this bound)")
+    if ctx.may_read_values:
+        if int(tries) == 0:
+            raise ValueError(
+                f"unique sampling found fewer than num_sampled={s} distinct classes in "
+                f"{MAX_TRIES} draws (TensorFlow aborts at this bound); the distribution puts too "
+                "little mass on too few classes")
+        return kept, int(tries)
+    return kept, tries
 
 
 def _sample_block(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:

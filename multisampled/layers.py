@@ -152,7 +152,7 @@ def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:
     ids = xp.concat([xp.reshape(labels, (-1,)), candidates])
     q = _unique.expected_count(xp, dist.prob(ctx, ids), spec.num_sampled, num_tries)
     n_true = q.shape[0] - spec.num_sampled
-    return candidates, xp.reshape(q[:n_true], tuple(labels.shape)), q[n_true:]
+    return candidates, xp.reshape(q[:n_true], (-1, spec.num_true)), q[n_true:]
 
 
 def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,

@@ -223,6 +223,16 @@ class Backend:
 
         return kernels.portable_first_distinct(xp, classes, num_sampled, num_classes)
 
+    def while_loop(self, cond: Callable[[Any], Any], body: Callable[[Any], Any],
+                   state: Any) -> Any:
+        """``while cond(state): state = body(state)`` over a tuple of arrays of fixed shapes
+        (the unique sampler's loop where no block size is safe); a framework's own loop
+        (``jax.lax.while_loop``, ``tf.while_loop``) lets a compiler trace it. Default: a Python
+        loop, which reads ``cond`` on the host."""
+        while bool(cond(state)):
+            state = body(state)
+        return state
+
     # ------------------------------------------------------------------ the loss's hot path
 
     def take_rows(self, table: Any, ids: Any) -> Any:

@@ -141,7 +141,7 @@ def run(ctx: Ctx, dist: Any, tc: Any, s: int, unique: bool, seed: Any) -> Candid
     candidates, num_tries = _unique.sample(ctx, dist, s, unique, _seeds.call_for(ctx, seed))
     true_q = _unique.expected_count(xp, dist.prob(ctx, xp.reshape(tc, (-1,))), s, num_tries)
     sampled_q = _unique.expected_count(xp, dist.prob(ctx, candidates), s, num_tries)
-    return CandidateSamples(candidates, xp.reshape(true_q, tuple(tc.shape)), sampled_q)
+    return CandidateSamples(candidates, xp.reshape(true_q, (-1, tc.shape[1])), sampled_q)
 
 
 # --------------------------------------------------------------------------- public samplers
