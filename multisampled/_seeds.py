@@ -83,11 +83,11 @@ def key_words(ctx: Ctx, key: Any) -> tuple:
             f"seed: a key must be a 1-D array of two 32-bit words, got shape "
             f"{list(key.shape)}"
         )
-    check_integer_ids(ctx, "seed (a key)", key)
     if owner is not None and owner is not ctx.backend:
         # a key of another framework: its words (concrete) move to this call's backend
         key = owner.to_numpy(key)
     words = ctx.asarray(key)
+    check_integer_ids(ctx, "seed (a key)", words)
     _check_key_values(ctx, words)
     words = xp.astype(words, _rng.word_dtype(ctx))
     return words[0], words[1]
