@@ -20,6 +20,7 @@ from ._golden import GoldenTests
 from ._gradients import GradientTests
 from ._kit import KitBase
 from ._rules import DeviceTests, DtypeTests, HitConventionTests
+from ._sampler_truth import SamplerTruthTests
 from ._samplers import SamplerTests
 from ._values import ValueTests
 
@@ -33,6 +34,7 @@ __all__ = [
     "HitConventionTests",
     "KitBase",
     "SamplerTests",
+    "SamplerTruthTests",
     "ValueTests",
 ]
 
@@ -42,6 +44,7 @@ class BackendConformance(
     GradientTests,
     GoldenTests,
     SamplerTests,
+    SamplerTruthTests,
     HitConventionTests,
     DtypeTests,
     ErrorTests,
@@ -50,8 +53,8 @@ class BackendConformance(
     """Every conformance test group. Set ``backend`` to a registered backend name.
 
     The groups are also importable on their own (``ValueTests``, ``GradientTests``,
-    ``GoldenTests``, ``SamplerTests``, ``HitConventionTests``, ``DtypeTests``, ``ErrorTests``,
-    ``DeviceTests``) for a suite that wants only some of them.
+    ``GoldenTests``, ``SamplerTests``, ``SamplerTruthTests``, ``HitConventionTests``,
+    ``DtypeTests``, ``ErrorTests``, ``DeviceTests``) for a suite that wants only some of them.
     """
 
     backend = None
