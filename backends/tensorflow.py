@@ -77,6 +77,12 @@ def _resolve_device(device):
     raise ValueError(f"device={device!r} is not a TensorFlow device; expected one of {_devices()}")
 
 
+def _devices():
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_logical_devices()]
+
+
 def _asarray(value, dtype=None, device=None):
     import numpy as np
     import tensorflow as tf
@@ -194,9 +200,7 @@ class TensorFlow(plugin.Backend):
         return tf.stop_gradient(array)
 
     def devices(self):
-        import tensorflow as tf
-
-        return [d.name for d in tf.config.list_logical_devices()]
+        return _devices()
 
     def device_of(self, array):
         return getattr(array, "device", "") or None

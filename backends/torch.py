@@ -165,7 +165,8 @@ class Torch(plugin.Backend):
 
     def sampled_softmax(self, xp, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
                         log_q_sampled, hits, num_true):
-        if x.device.type == "cpu" and not self.is_compiling() and log_q_true is not None:
+        if (x.device.type == "cpu" and not self.is_compiling() and log_q_true is not None
+                and not _functorch_active()):
             from . import _torch_nodes
 
             return _torch_nodes.sampled_softmax(x, true_w, true_b, sampled_w, sampled_b,
@@ -188,6 +189,13 @@ def take_sparse_rows(values, ids):
     from . import _torch_nodes
 
     return _torch_nodes.SparseRows.apply(values, ids)
+
+
+def _functorch_active() -> bool:
+    """Whether a ``torch.func`` transform (grad, vmap, jvp) is running: the fused loss node, an
+    autograd.Function without ``setup_context``, cannot run under one (the portable kernel can)."""
+    probe = getattr(_torch()._C, "_are_functorch_transforms_active", None)
+    return bool(probe()) if probe is not None else False
 
 
 def _is_cpu(device) -> bool:

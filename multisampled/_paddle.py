@@ -225,6 +225,15 @@ def _paddle_negatives(ctx: Ctx, k: int, num_samples: int, seed: int):
     """
     from ._seeds import call_for
 
+    if ctx.backend.is_compiling():
+        # Paddle's seed is an int and has no key form: the generic "needs a key" error of the
+        # seeds would ask for something this API cannot take
+        raise TypeError(
+            "sampled_softmax_with_cross_entropy cannot draw its negatives while a compiler "
+            "traces (jax.jit, tf.function): the int seed's draws happen on the host, once, at "
+            "trace time. Pass use_customized_samples=True with customized_samples and "
+            "customized_probabilities drawn outside the traced function"
+        )
     dist = _distributions.log_uniform(ctx, k)
     call = call_for(ctx, _rng.Generator(seed) if seed else None)
     return _unique.sample(ctx, dist, num_samples, True, call)
