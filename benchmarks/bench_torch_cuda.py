@@ -10,15 +10,17 @@ captured CUDA graph (``graph_ms``, dense only), the sampler alone (``sampler_ms`
 of the step, and the peak memory the step allocates on top of the parameters and inputs
 (``peak_extra_mib``; dense steps include the dense weight gradient). Prints one JSON line (a
 list of rows); ``--only lm1b`` / ``--only retrieval`` restricts the workloads. ``--path fused``
-runs the module's fused autograd node on CUDA (``SampledSoftmaxLoss._fused_cuda``, off by
-default until the CUDA tests have passed with it), ``--path both`` both paths; each row names
-its path. Everything runs at PyTorch's default precision settings. Without CUDA it prints a JSON
+runs the torch backend's CPU fast paths on CUDA too (the fused autograd node and the per-class
+selection table of ``multisampled.backends._torch_nodes``, behind ``Torch.sampled_softmax`` and
+``Torch.first_distinct``; off on CUDA by default until the CUDA tests have passed with them),
+``--path both`` both paths; each row names its path. Everything runs at PyTorch's default precision settings. Without CUDA it prints a JSON
 error line and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -47,6 +49,37 @@ def cuda_median_ms(fn, iters: int, warmup: int) -> float:
     return times[len(times) // 2]
 
 
+@contextlib.contextmanager
+def backend_path(path: str):
+    """``"fused"``: the torch backend's fused loss node and per-class selection on every device
+    (patched on the backend class for the block); ``"core"``: the backend as it is."""
+    from multisampled import plugin
+    from multisampled.backends import _torch_nodes
+    from multisampled.backends import torch as torch_backend
+
+    cls = torch_backend.Torch
+    saved = cls.__dict__["sampled_softmax"], cls.__dict__["first_distinct"]
+
+    def sampled_softmax(self, xp, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                        log_q_sampled, hits, num_true):
+        if log_q_true is not None and not self.is_compiling():
+            return _torch_nodes.sampled_softmax(x, true_w, true_b, sampled_w, sampled_b,
+                                                log_q_true, log_q_sampled, hits, num_true)
+        return plugin.Backend.sampled_softmax(self, xp, x, true_w, true_b, sampled_w,
+                                              sampled_b, log_q_true, log_q_sampled, hits,
+                                              num_true)
+
+    def first_distinct(self, xp, classes, num_sampled, num_classes):
+        return _torch_nodes.first_distinct(classes, num_sampled, num_classes)
+
+    if path == "fused":
+        cls.sampled_softmax, cls.first_distinct = sampled_softmax, first_distinct
+    try:
+        yield
+    finally:
+        cls.sampled_softmax, cls.first_distinct = saved
+
+
 def run(name: str, B: int, D: int, C: int, S: int, dtype_name: str, sparse: bool,
         iters: int, warmup: int, path: str = "core") -> dict:
     import torch
@@ -59,7 +92,6 @@ def run(name: str, B: int, D: int, C: int, S: int, dtype_name: str, sparse: bool
     torch.cuda.empty_cache()
     torch.manual_seed(0)
     module = SampledSoftmaxLoss(C, D, S, sparse=sparse, seed=1, device="cuda", dtype=dtype)
-    module._fused_cuda = path == "fused"  # an instance attribute: this module only
     with torch.no_grad():
         module.weight.normal_(0.0, 0.02)
         module.bias.zero_()
@@ -129,8 +161,9 @@ def main(argv=None):
             for sparse in (False, True):
                 for path in ("core", "fused") if args.path == "both" else (args.path,):
                     try:
-                        rows.append(run(name, w["B"], w["D"], w["C"], w["S"], dtype_name,
-                                        sparse, args.iters, args.warmup, path))
+                        with backend_path(path):
+                            rows.append(run(name, w["B"], w["D"], w["C"], w["S"], dtype_name,
+                                            sparse, args.iters, args.warmup, path))
                         torch.cuda.empty_cache()  # the row's tensors died with run()
                     except torch.OutOfMemoryError as exc:
                         rows.append({"workload": name, "dtype": dtype_name, "sparse": sparse,

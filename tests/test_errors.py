@@ -83,7 +83,10 @@ class TestTensorFlowFamily:
             call(fn, labels=np.array([1, 4]))
 
     def test_labels_batch_mismatch(self, fn):
-        with pytest.raises(ValueError, match=r"labels must have shape \[2, 1\]"):
+        with pytest.raises(
+            ValueError,
+            match=r"labels must have shape \[batch_size of inputs, num_true\] = \[2, 1\]",
+        ):
             call(fn, labels=np.array([[1], [4], [0]]))
 
     def test_num_true_mismatch(self, fn):
@@ -381,24 +384,28 @@ def test_paddle_zero_or_infinite_probability_is_clamped_as_paddle_does(edge):
 
 @pytest.fixture
 def async_backend(monkeypatch):
-    """NumPy arrays through a backend that forbids host reads and records assert_async calls."""
-    import dataclasses
-
-    from multisampled import _context, _losses
+    """NumPy arrays through a backend that forbids host reads and records check_async calls."""
+    from multisampled import _context, _paddle, _tf_losses
 
     recorded = []
     original = _context.context
 
     def context(*arrays, backend=None):
         ctx = original(*arrays, backend=backend)
-        patched = dataclasses.replace(
-            ctx.backend,
-            host_checks=lambda device: False,
-            assert_async=lambda cond, msg: recorded.append((bool(cond), msg)),
-        )
-        return _context.Ctx(patched, ctx.xp, ctx.device)
 
-    monkeypatch.setattr(_losses, "context", context)
+        class Async(type(ctx.backend)):  # the same backend (and name), posing as an accelerator
+            async_checks = True
+
+            def may_read_values(self, device):
+                return False
+
+            def check_async(self, cond, msg):
+                recorded.append((bool(cond), msg))
+
+        return _context.Ctx(Async(), ctx.xp, ctx.device)
+
+    monkeypatch.setattr(_tf_losses, "context", context)
+    monkeypatch.setattr(_paddle, "context", context)
     return recorded
 
 

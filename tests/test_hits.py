@@ -62,7 +62,7 @@ def test_dense_mask_matches_reference(case):
     true_classes = np.asarray(labels, dtype=np.int64).reshape(len(labels), num_true)
     sampled = np.asarray(candidates, dtype=np.int64)
     ctx = context(true_classes)
-    mask = hit_mask(ctx, true_classes, sampled)
+    mask = hit_mask(ctx.xp, true_classes, sampled)
     expected = np.zeros((len(labels), len(candidates)), bool)
     for i, j in zip(*hits_reference(true_classes, sampled)):
         expected[i, j] = True
@@ -72,7 +72,7 @@ def test_dense_mask_matches_reference(case):
 @given(st.lists(st.integers(-3, 4), max_size=12))
 def test_last_occurrence(values):
     candidates = np.asarray(values, dtype=np.int64)
-    got = last_occurrence(context(candidates), candidates)
+    got = last_occurrence(context(candidates).xp, candidates)
     expected = [
         all(values[k] != values[j] for k in range(j + 1, len(values))) for j in range(len(values))
     ]

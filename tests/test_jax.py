@@ -196,7 +196,7 @@ def test_asarray_floats_bfloat16_devices_and_to_numpy():
     names = backend.devices()
     assert "cpu:0" in names
     on_cpu = backend.asarray([1.0], device="cpu:0")
-    assert backend.device_of(on_cpu) == "cpu:0"
+    assert plugin_module._device_name(backend.device_of(on_cpu)) == "cpu:0"
     assert backend.asarray([1.0], device=jax.devices("cpu")[0]).devices() == on_cpu.devices()
     with pytest.raises(ValueError, match=r"device='tpu:7'.*cpu:0"):
         backend.asarray([1.0], device="tpu:7")
@@ -415,9 +415,9 @@ def test_samplers_refuse_to_be_traced_by_jit_and_leave_no_tracer_behind():
     def loss(w):
         return ms.sampled_softmax_loss(w, j(BIAS), j(Y), j(X), S, C, seed=3)
 
-    with pytest.raises(TypeError, match=r"jax\.jit.*same candidates.*sampled_values"):
+    with pytest.raises(TypeError, match=r"needs a key as seed.*jax\.random\.key.*same negatives"):
         jax.jit(loss)(j(W))
-    with pytest.raises(TypeError, match=r"jax\.jit"):
+    with pytest.raises(TypeError, match=r"needs a key as seed.*jax\.random\.key"):
         jax.jit(lambda y: ms.uniform_candidate_sampler(y, 1, S, False, C, seed=3))(j(Y))
     with pytest.raises(TypeError, match=r"jax\.jit.*customized_samples"):
         jax.jit(lambda lg: ms.sampled_softmax_with_cross_entropy(lg, j(Y), S, seed=4))(
@@ -434,14 +434,14 @@ def test_samplers_refuse_to_be_traced_by_jit_and_leave_no_tracer_behind():
 
 
 def test_host_checks_only_for_concrete_cpu_arrays_outside_transformations():
-    assert context(j(X)).host_checks is True
-    assert context(X, backend="jax").host_checks is True  # host data
+    assert context(j(X)).may_read_values is True
+    assert context(X, backend="jax").may_read_values is True  # host data
     seen = {}
 
     def record(where):
         def f(x):
-            seen[where] = context(x).host_checks
-            seen[where + "/concrete"] = context(j(Y)).host_checks  # a concrete array inside
+            seen[where] = context(x).may_read_values
+            seen[where + "/concrete"] = context(j(Y)).may_read_values  # a concrete array inside
             return jnp.sum(x)
 
         return f
@@ -455,11 +455,11 @@ def test_host_checks_only_for_concrete_cpu_arrays_outside_transformations():
 def test_host_checks_fallback_without_the_private_trace_state(monkeypatch):
     """Should ``jax._src.core.trace_state_clean`` go away, jit is still detected publicly."""
     monkeypatch.setattr(plugin_module, "_trace_state_clean", lambda: None)
-    assert context(j(X)).host_checks is True
+    assert context(j(X)).may_read_values is True
     seen = {}
 
     def f(x):
-        seen["jit"] = context(x).host_checks
+        seen["jit"] = context(x).may_read_values
         return jnp.sum(x)
 
     jax.jit(f)(j(X))

@@ -714,7 +714,7 @@ def test_paddle_negatives_are_the_core_unique_log_uniform_draw(K, data, seed):
     """Paddle's default negatives: TF's unique log-uniform process on the core generator, a
     fresh stream of ``seed`` on every call (so the same negatives every call)."""
     from multisampled._context import context
-    from multisampled._losses import _paddle_negatives
+    from multisampled._paddle import _paddle_negatives
 
     S = data.draw(st.integers(1, K))
     label = np.zeros((1, 1), dtype=np.int64)
@@ -730,7 +730,7 @@ def test_paddle_negatives_are_the_core_unique_log_uniform_draw(K, data, seed):
 @pytest.mark.parametrize("K,S", [(50, 3), (8, 6)])  # without and (certainly) with rejections
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_paddle_default_samples_value(K, S, dtype):
-    from multisampled._losses import _paddle_negatives
+    from multisampled._paddle import _paddle_negatives
 
     rng = np.random.default_rng(K)
     N, T, seed = 3, 2, 11
@@ -827,18 +827,24 @@ def test_rank_default_sampler_path():
 def torch_with_stop_gradient(monkeypatch):
     """Give torch arrays a ``stop_gradient`` (``detach``) when no torch plugin provides one."""
     torch = pytest.importorskip("torch")
-    from multisampled import _context, _losses
+    from multisampled import _context, _paddle, _tf_losses, plugin
 
     original = _context.context
 
     def context(*arrays, backend=None):
         ctx = original(*arrays, backend=backend)
-        if ctx.backend.module == "torch" and ctx.backend.stop_gradient is None:
-            patched = dataclasses.replace(ctx.backend, stop_gradient=lambda t: t.detach())
-            ctx = _context.Ctx(patched, ctx.xp, ctx.device)
+        if (ctx.backend.module == "torch"
+                and type(ctx.backend).stop_gradient is plugin.Backend.stop_gradient):
+
+            class Detaching(type(ctx.backend)):
+                def stop_gradient(self, t):
+                    return t.detach()
+
+            ctx = _context.Ctx(Detaching(), ctx.xp, ctx.device)
         return ctx
 
-    monkeypatch.setattr(_losses, "context", context)
+    monkeypatch.setattr(_tf_losses, "context", context)
+    monkeypatch.setattr(_paddle, "context", context)
     return torch
 
 
@@ -1078,29 +1084,33 @@ def test_v1_sharded_matches_tensorflow(case, remove):
 
 def test_sampled_logits_from_rows_takes_pre_gathered_rows():
     """The seam a backend module uses: rows gathered elsewhere, the math here."""
-    from multisampled._context import context
-    from multisampled._losses import _sampled_logits_from_rows
+    import array_api_compat.numpy as xp
+
+    from multisampled import kernels
 
     W, b, x = simple_params(C=8, B=3)
     labels = np.array([[1, 7], [2, 2], [0, 5]])
     cand, tq, sq = np.array([7, 3, 2]), np.full((3, 2), 0.25), np.array([0.5, 1.5, 0.75])
     flat = labels.reshape(-1)
-    logits, out_labels = _sampled_logits_from_rows(
-        context(W),
+    true_logits, sampled_logits = kernels.sampled_logit_parts(
+        xp,
+        x,
         W[flat],
         b[flat],
         W[cand],
         b[cand],
-        x,
-        labels,
-        (cand, tq, sq),
+        np.log(tq),
+        np.log(sq),
+        kernels.hit_mask(xp, labels, cand),
         2,
-        3,
-        True,
-        True,
     )
+    logits = np.concatenate([true_logits, sampled_logits], axis=1)
     z, y = ref_sampled_logits(W, b, x, labels, cand, tq, sq, True, True)
     close(logits, z, 1e-12, 1e-12)
+    # the soft labels are compute_sampled_logits' own (the kernel returns the logits only)
+    _, out_labels = ms.compute_sampled_logits(W, b, labels, x, 3, 8, num_true=2,
+                                             sampled_values=(cand, tq, sq),
+                                             remove_accidental_hits=True)
     np.testing.assert_array_equal(out_labels, y)
 
 

@@ -20,8 +20,8 @@ import pytest
 MUTATIONS = {
     "log_q_not_subtracted": (
         """
-        from multisampled import _losses
-        _orig = _losses._sampled_logits_from_rows
+        from multisampled import _tf_losses
+        _orig = _tf_losses._parts
         _sig = inspect.signature(_orig)
 
         def mutated(*args, **kwargs):
@@ -29,33 +29,32 @@ MUTATIONS = {
             bound.arguments["subtract_log_q"] = False
             return _orig(*bound.args, **bound.kwargs)
 
-        _losses._sampled_logits_from_rows = mutated
+        _tf_losses._parts = mutated
         """,
         "test_sampled_softmax_loss_values or test_compute_sampled_logits_values",
         "numpy",
     ),
     "accidental_hits_not_removed": (
         """
-        from multisampled import _losses
+        from multisampled import _tf_losses
 
-        def mutated(ctx, labels, candidates):
-            xp = ctx.xp
+        def mutated(xp, labels, candidates):
             return xp.zeros((labels.shape[0], candidates.shape[0]), dtype=xp.bool)
 
-        _losses.hit_mask = mutated
+        _tf_losses.hit_mask = mutated
         """,
         "test_sampled_softmax_loss_values or test_tf_masks_last_duplicate_per_row",
         "numpy",
     ),
     "accidental_hits_in_wrong_row": (
         """
-        from multisampled import _losses
-        _orig = _losses.hit_mask
+        from multisampled import _tf_losses
+        _orig = _tf_losses.hit_mask
 
-        def mutated(ctx, labels, candidates):
-            return ctx.xp.roll(_orig(ctx, labels, candidates), 1, axis=0)
+        def mutated(xp, labels, candidates):
+            return xp.roll(_orig(xp, labels, candidates), 1, axis=0)
 
-        _losses.hit_mask = mutated
+        _tf_losses.hit_mask = mutated
         """,
         "test_sampled_softmax_loss_values or test_tf_masks_last_duplicate_per_row",
         "numpy",
@@ -76,23 +75,28 @@ MUTATIONS = {
     ),
     "soft_labels_not_one_over_t": (
         """
-        from multisampled import _losses
-        _orig_logits = _losses._sampled_logits_from_rows
-        _orig_xent = _losses._softmax_cross_entropy
+        import multisampled
+        from multisampled import _math, _tf_losses
+        _orig_logits = multisampled.compute_sampled_logits
         _sig = inspect.signature(_orig_logits)
 
         def mutated_logits(*args, **kwargs):
-            num_true = _sig.bind(*args, **kwargs).arguments["num_true"]
+            num_true = _sig.bind(*args, **kwargs).arguments.get("num_true", 1)
             logits, labels = _orig_logits(*args, **kwargs)
             return logits, labels * num_true  # every true column gets 1, not 1/T
 
-        def mutated_xent(ctx, logits, num_true):
-            xp = ctx.xp
-            return _orig_xent(ctx, logits, num_true) - (num_true - 1) * xp.sum(
-                logits[:, :num_true], axis=1) / num_true
+        def mutated_xent(xp, true_logits, sampled_logits, stop_gradient=lambda a: a):
+            lse = xp.logaddexp(_math.logsumexp(xp, true_logits, stop_gradient),
+                               _math.logsumexp(xp, sampled_logits, stop_gradient))
+            return lse - xp.sum(true_logits, axis=1)
 
-        _losses._sampled_logits_from_rows = mutated_logits
-        _losses._softmax_cross_entropy = mutated_xent
+        def mutated_nce(xp, true_logits, sampled_logits):
+            return (_math.sigmoid_terms(xp, true_logits, 1.0)
+                    + _math.sigmoid_terms(xp, sampled_logits, 0.0))
+
+        multisampled.compute_sampled_logits = mutated_logits
+        _math.softmax_cross_entropy = mutated_xent
+        _tf_losses.nce = mutated_nce
         """,
         "test_compute_sampled_logits_values or test_nce_loss_values "
         "or test_sampled_softmax_loss_values",
@@ -100,12 +104,12 @@ MUTATIONS = {
     ),
     "expected_counts_without_tries_formula": (
         """
-        from multisampled import samplers
+        from multisampled import _unique
 
-        def mutated(ctx, p, s, num_tries):
+        def mutated(xp, p, s, num_tries, dtype=None):
             return p * float(s)  # S * P even after rejections
 
-        samplers._expected_count = mutated
+        _unique.expected_count = mutated
         """,
         "test_expected_counts_follow_tries_formula",
         "numpy",

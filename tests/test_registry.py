@@ -110,9 +110,12 @@ def test_array_api_arrays_without_plugin_use_generic_backend():
 def test_detection_is_cached_per_type(monkeypatch):
     calls = []
     original = _registry._all()["numpy"]
-    counting = plugin.Backend(
-        **{**original.__dict__, "is_array_type": lambda tp: calls.append(tp) or original.is_array_type(tp)}
-    )
+
+    class Counting(type(original)):
+        def is_array_type(self, tp):
+            return calls.append(tp) or original.is_array_type(tp)
+
+    counting = Counting()
     monkeypatch.setitem(_registry._backends, "numpy", counting)
     monkeypatch.setattr(_registry, "_type_cache", {})
 
@@ -133,21 +136,30 @@ def test_third_party_plugin_registers_through_the_hook(monkeypatch):
         def __init__(self, a):
             self.a = np.asarray(a)
 
+    class ThirdPartyBackend(plugin.Backend):
+        name = "thirdparty"
+        module = "numpy"
+        extra = "thirdparty"
+
+        def is_array_type(self, tp):
+            return issubclass(tp, Marker)
+
+        def namespace(self):
+            return _registry._all()["numpy"].namespace()
+
+        def asarray(self, v, dtype=None, device=None):
+            return Marker(np.asarray(v, dtype))
+
+        def to_numpy(self, m):
+            return m.a
+
+        def version(self):
+            return "1.0"
+
     class ThirdParty:
         @plugin.hookimpl
         def multisampled_register_backends(self, register):
-            register(
-                plugin.Backend(
-                    name="thirdparty",
-                    module="numpy",
-                    is_array_type=lambda tp: issubclass(tp, Marker),
-                    namespace=_registry._all()["numpy"].namespace,
-                    asarray=lambda v, dtype=None, device=None: Marker(np.asarray(v, dtype)),
-                    to_numpy=lambda m: m.a,
-                    version=lambda: "1.0",
-                    extra="thirdparty",
-                )
-            )
+            register(ThirdPartyBackend())
 
     tp = ThirdParty()
     try:
@@ -197,10 +209,21 @@ def test_broken_plugin_warns_and_the_rest_still_load(monkeypatch):
 
 
 def test_uninstalled_backend_error_names_the_extra(monkeypatch):
-    fake = plugin.Backend(
-        name="ghost", module="ghost_framework", is_array_type=lambda tp: False,
-        namespace=lambda: None, asarray=None, to_numpy=None, version=lambda: None, extra="ghost",
-    )
+    class Ghost(plugin.Backend):
+        name = "ghost"
+        module = "ghost_framework"
+        extra = "ghost"
+
+        def is_array_type(self, tp):
+            return False
+
+        def namespace(self):
+            return None
+
+        def version(self):
+            return None
+
+    fake = Ghost()
     monkeypatch.setitem(_registry._backends, "ghost", fake)
     with pytest.raises(ImportError, match=r"multisampled\[ghost\]"):
         _registry.get_backend("ghost")

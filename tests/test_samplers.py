@@ -2,7 +2,6 @@
 TF's unique loop and num_tries (re-simulated draw by draw), expected counts, state of the learned
 unigram, the fixed unigram's weight rules, cross-backend bit-identity and every error."""
 
-import dataclasses
 import math
 import os
 
@@ -14,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import multisampled as ms
-from multisampled import _rng, samplers
+from multisampled import _distributions, _registry, _rng, _unique, samplers
 from multisampled.backends import numpy as numpy_backend
 
 SEEDS = st.integers(0, 2**64 - 1)
@@ -87,15 +86,33 @@ def chi2_pvalue(samples, probs):
     return scipy.stats.chisquare(counts[support], expected).pvalue
 
 
-def async_backend(record):
-    """The NumPy backend posing as an accelerator: no host checks, checks via assert_async."""
+class NumpyAsync(type(numpy_backend.BACKEND)):
+    """The NumPy backend posing as an accelerator: no host reads, checks via check_async."""
 
-    def assert_async(condition, message):
-        record.append((bool(condition), message))
+    name = "numpy-async"
+    async_checks = True
 
-    return dataclasses.replace(
-        numpy_backend.BACKEND, name="numpy-async", host_checks=False, assert_async=assert_async
-    )
+    def __init__(self, record):
+        self.record = record
+
+    def may_read_values(self, device):
+        return False
+
+    def check_async(self, condition, message):
+        self.record.append((bool(condition), message))
+
+
+@pytest.fixture
+def async_backend(monkeypatch):
+    """``async_backend(record)``: a :class:`NumpyAsync` registered for the test (the core finds
+    a call's backend again by name: its tables, the learned state)."""
+
+    def make(record):
+        backend = NumpyAsync(record)
+        monkeypatch.setitem(_registry._backends, backend.name, backend)
+        return backend
+
+    return make
 
 
 # --------------------------------------------------------------------------- distributions
@@ -247,7 +264,7 @@ def test_non_unique_uses_s_times_p():
 
 
 @pytest.mark.parametrize("kind", ["uniform", "log_uniform", "fixed", "learned"])
-def test_unique_result_does_not_depend_on_block_size(kind, monkeypatch):
+def test_unique_result_does_not_depend_on_block_size(kind, monkeypatch, async_backend):
     r, s = 30, 25
     weights = [1 + (i % 4) for i in range(r)]
     sampler, _ = _sampler(kind, r, weights)
@@ -269,24 +286,26 @@ def test_unique_result_does_not_depend_on_block_size(kind, monkeypatch):
     same([sampler(tc, s, True, ms.Generator(seed), backend=backend) for seed in range(3)])
     assert record and all(ok for ok, _ in record)
     # the smallest blocks: many refills on the host
-    monkeypatch.setattr(samplers, "_unique_block_size", lambda tails, n: n)
+    monkeypatch.setattr(_unique, "_block_sizes", {})  # the bounds of tables are cached
+    monkeypatch.setattr(_unique, "block_size", lambda tails, n: n)
     same([sampler(tc, s, True, ms.Generator(seed)) for seed in range(3)])
     # no safe block size off the host: falls back to reading the count
-    monkeypatch.setattr(samplers, "_MAX_BLOCK", 1)
-    monkeypatch.setattr(samplers, "_unique_block_size", lambda tails, n: 10**6)
+    monkeypatch.setattr(_unique, "MAX_BLOCK", 1)
+    monkeypatch.setattr(_unique, "_block_sizes", {})
+    monkeypatch.setattr(_unique, "block_size", lambda tails, n: 10**6)
     same([sampler(tc, s, True, ms.Generator(seed), backend=backend) for seed in range(3)])
 
 
 def test_unique_block_bound_holds_enough_distinct_classes():
     # the bound is at least the mean number of draws (coupon collector for uniform R = S)
     r = 50
-    n = samplers._unique_block_size(p_uniform(r)[:1] * 0 + (r - np.arange(r)) / r, r)
+    n = _unique.block_size(p_uniform(r)[:1] * 0 + (r - np.arange(r)) / r, r)
     mean = r * sum(1.0 / k for k in range(1, r + 1))
     assert mean < n < 20 * mean
 
 
 def test_unique_sampling_gives_up_like_tf(monkeypatch):
-    monkeypatch.setattr(samplers, "MAX_TRIES", 40)
+    monkeypatch.setattr(_unique, "MAX_TRIES", 40)
     with pytest.raises(ValueError, match="distinct classes in 40 draws"):
         ms.fixed_unigram_candidate_sampler([[0]], 1, 3, True, 3, unigrams=[1e6, 1, 1],
                                            seed=ms.Generator(0))
@@ -387,10 +406,10 @@ def test_same_seed_is_bit_identical_across_backends(monkeypatch):
         _assert_same_results(reference, out, name)
     # uint32 words (the path of backends with int32 indices) give the same bits
     monkeypatch.setattr(_rng, "word_dtype", lambda ctx: ctx.xp.uint32)
-    samplers._tables._items.clear()
+    _distributions._tables._items.clear()
     _assert_same_results(reference, _fresh_run(_all_sampler_calls, np.asarray(LABELS)),
                          "numpy-uint32")
-    samplers._tables._items.clear()
+    _distributions._tables._items.clear()
 
 
 def _few_sampler_calls(tc):
@@ -452,7 +471,7 @@ def test_learned_unigram_state_evolution():
 
 def test_learned_unigram_total_is_capped(monkeypatch):
     r = 5
-    monkeypatch.setattr(samplers, "LEARNED_TOTAL_CAP", r + 3)
+    monkeypatch.setattr(_unique, "LEARNED_TOTAL_CAP", r + 3)
     sampler = ms.LearnedUnigramSampler(r)
     sampler(np.asarray([[4, 4], [2, 0]]), 2, 1, False, seed=1)
     # only the first 3 labels in row-major order fit under the cap; the rest are dropped
@@ -580,15 +599,17 @@ def _uniform(**kw):
 @pytest.mark.parametrize(
     "kwargs,error,pattern",
     [
-        (dict(true_classes=[0, 1]), ValueError, r"true_classes must be a matrix.*rank 1"),
-        (dict(true_classes=[[[0]]]), ValueError, r"true_classes must be a matrix.*rank 3"),
+        (dict(true_classes=[0, 1]), ValueError, r"true_classes must be a rank-2 array.*rank 1"),
+        (dict(true_classes=[[[0]]]), ValueError, r"true_classes must be a rank-2 array.*rank 3"),
         (dict(true_classes=[[0, 1]]), ValueError, r"num_true=1 columns, got 2"),
-        (dict(true_classes=[[0.0]]), TypeError, r"true_classes \(labels\) must be integers"),
-        (dict(true_classes=[[True]]), TypeError, r"true_classes \(labels\) must be integers"),
+        (dict(true_classes=[[0.0]]), TypeError,
+         r"true_classes \(labels\) must have an integer dtype"),
+        (dict(true_classes=[[True]]), TypeError,
+         r"true_classes \(labels\) must have an integer dtype"),
         (dict(num_true=0), ValueError, r"num_true must be an int >= 1|num_true must be an int in"),
         (dict(num_true=1.0), TypeError, r"num_true must be an int, got 1.0"),
         (dict(num_sampled=0), ValueError, r"num_sampled must be an int in \[1, .*got 0"),
-        (dict(num_sampled=True), TypeError, r"num_sampled must be an int, got True"),
+        (dict(num_sampled=True), TypeError, r"num_sampled must be an int, got the bool True"),
         (dict(range_max=0), ValueError, r"range_max must be an int >= 1, got 0"),
         (dict(range_max="10"), TypeError, r"range_max must be an int"),
         (dict(unique=1), TypeError, r"unique must be a bool, got 1"),
@@ -598,7 +619,7 @@ def _uniform(**kw):
          r"true_classes values must be in \[0, 10\).*got 10"),
         (dict(true_classes=[[0], [-1]]), ValueError, r"in \[0, 10\).*got -1 at flat position 1"),
         (dict(seed=-1), ValueError, r"seed must be an int in \[0, 2\*\*64\); got -1"),
-        (dict(seed=1.5), TypeError, r"seed must be None, a Generator or an int"),
+        (dict(seed=1.5), TypeError, r"seed must be None, a Generator, a key or an int"),
         (dict(seed=2**64), ValueError, r"seed must be an int in \[0, 2\*\*64\)"),
     ],
 )
@@ -649,7 +670,7 @@ def test_fixed_unigram_errors(kwargs, error, pattern):
         ms.fixed_unigram_candidate_sampler(**args)
 
 
-def test_label_range_goes_through_assert_async_off_the_host():
+def test_label_range_goes_through_assert_async_off_the_host(async_backend):
     record = []
     res = ms.uniform_candidate_sampler(np.asarray([[3], [12]]), 1, 2, False, 10,
                                        backend=async_backend(record))
@@ -709,5 +730,5 @@ def test_expected_counts_equal_tensorflow():
     from multisampled._context import context
 
     ctx = context(np.zeros(1))
-    mine = samplers._expected_count(ctx, np.full((2,), p, dtype=np.float32), s, tries[0])
+    mine = _unique.expected_count(ctx.xp, np.full((2,), p, dtype=np.float32), s, tries[0])
     np.testing.assert_array_max_ulp(mine, theirs_true.reshape(-1), maxulp=1)

@@ -20,8 +20,9 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import multisampled as ms  # noqa: E402
-from multisampled import _rng, _torch_fused  # noqa: E402
+from multisampled import _unique, kernels, layers, plugin  # noqa: E402
 from multisampled._context import Ctx  # noqa: E402
+from multisampled.backends import _torch_nodes  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
 from multisampled.torch import SampledSoftmaxLoss  # noqa: E402
 
@@ -91,6 +92,23 @@ def make_module(C=50, D=6, S=8, *, seed=3, init_seed=0, **kw):
     return m
 
 
+def portable_kernels(m):
+    """Patch (through the monkeypatch ``m``) the torch backend's fast paths, the fused loss node
+    and the per-class selection table, back to the portable kernels of ``plugin.Backend``: the
+    "core path" the fast paths are compared with."""
+    m.setattr(torch_backend.Torch, "sampled_softmax", plugin.Backend.sampled_softmax)
+    m.setattr(torch_backend.Torch, "first_distinct", plugin.Backend.first_distinct)
+
+
+@contextlib.contextmanager
+def loss_path(fused):
+    """``fused=True``: the backend's fast paths (the default); False: the portable kernels."""
+    with pytest.MonkeyPatch.context() as m:
+        if not fused:
+            portable_kernels(m)
+        yield
+
+
 def grads(module, inputs, labels, **kw):
     x = inputs.detach().clone().requires_grad_()
     module.zero_grad(set_to_none=True)
@@ -112,12 +130,16 @@ def test_backend_threefry_both_paths_match_core(key, seed, n):
     rng = np.random.default_rng(seed)
     c0 = torch.from_numpy(rng.integers(0, 2**32, n, dtype=np.int64))
     c1 = torch.from_numpy(rng.integers(0, 2**32, n, dtype=np.int64))
-    core = _rng.threefry2x32(xtorch, key[0], key[1], c0, c1)
-    host = torch_backend._threefry2x32(xtorch, key[0], key[1], c0, c1)  # CPU: NumPy path
-    ops = torch_backend._threefry2x32_ops(key[0], key[1], c0, c1)  # the CUDA/compile path
+    # the core's Threefry on NumPy uint32 words: the reference
+    core = [torch.from_numpy(w.astype(np.int64)) for w in kernels.threefry2x32(
+        xnp, key[0], key[1], c0.numpy().astype(np.uint32), c1.numpy().astype(np.uint32))]
+    host = torch_backend.BACKEND.threefry2x32(xtorch, key[0], key[1], c0, c1)  # CPU: NumPy path
+    on_numpy = torch_backend._threefry_on_numpy(key[0], key[1], c0, c1)
+    ops = kernels.threefry2x32(xtorch, key[0], key[1], c0, c1)  # the CUDA/compile path
     k0, k1 = torch.tensor(key[0]), torch.tensor(key[1])
-    tensor_keys = torch_backend._threefry2x32_ops(k0, k1, c0, c1)
-    for out in (host, ops, tensor_keys):
+    tensor_keys = kernels.threefry2x32(xtorch, k0, k1, c0, c1)
+    backend_tensor_keys = torch_backend.BACKEND.threefry2x32(xtorch, k0, k1, c0, c1)
+    for out in (host, on_numpy, ops, tensor_keys, backend_tensor_keys):
         for got, want in zip(out, core):
             assert got.dtype == torch.int64
             assert torch.equal(got, want)
@@ -125,21 +147,22 @@ def test_backend_threefry_both_paths_match_core(key, seed, n):
 
 def test_backend_threefry_known_answer_and_broadcast():
     zero = torch.zeros(1, dtype=torch.int64)
-    for fn in (torch_backend._threefry2x32_ops,
-               lambda *a: torch_backend._threefry2x32(xtorch, *a)):
+    for fn in (lambda *a: kernels.threefry2x32(xtorch, *a),  # the CUDA/compile path
+               lambda *a: torch_backend.BACKEND.threefry2x32(xtorch, *a)):
         x0, x1 = fn(0, 0, zero, zero)
         assert (int(x0[0]), int(x1[0])) == (0x6B200159, 0x99BA4EFE)  # Random123 known answer
         call = torch.tensor(5)  # a 0-d call counter broadcast against the draw indices
         draws = torch.arange(7)
         got = fn(9, 11, call, draws)
-        want = _rng.threefry2x32(xnp, 9, 11, np.full(7, 5, np.uint32),
+        want = kernels.threefry2x32(xnp, 9, 11, np.full(7, 5, np.uint32),
                                  np.arange(7, dtype=np.uint32))
         for g, w in zip(got, want):
             assert np.array_equal(g.numpy(), w.astype(np.int64))
 
 
 def test_backend_declares_threefry():
-    assert torch_backend.BACKEND.threefry2x32 is torch_backend._threefry2x32
+    assert type(torch_backend.BACKEND).threefry2x32 is not plugin.Backend.threefry2x32
+    assert type(torch_backend.BACKEND).threefry2x32 is torch_backend.Torch.threefry2x32
 
 
 # ------------------------------------------------------------------------------ sampling
@@ -172,7 +195,9 @@ def test_module_host_refill_path_matches_core():
     # a block bounded for 1e-12 failure would be large here: the CPU refills like the core
     C, S = 1000, 999
     module = SampledSoftmaxLoss(C, 3, S, seed=5)
-    assert module._device_sampler.block > module._device_sampler.host_first_block
+    dist = layers.distribution(layers.context("torch", torch.device("cpu")), module.spec)
+    # the block bound exceeds the host's first block (the core's rule): the CPU refills
+    assert kernels.block_size(dist.tail_masses(S), S) > max(4 * S, 2**16)
     labels = torch.tensor([[3], [998]])
     stream = ms.Generator(5)
     got = module.sample(labels)
@@ -189,8 +214,17 @@ def test_block_path_matches_refill_path(monkeypatch):
     host = SampledSoftmaxLoss(C, 3, S, num_true=2, seed=9)
     block = SampledSoftmaxLoss(C, 3, S, num_true=2, seed=9)
     # the host path refills from 16 draws on; the block path draws its whole bound at once
-    monkeypatch.setattr(host._device_sampler, "host_first_block", 16)
-    monkeypatch.setattr(block._device_sampler, "host_first_block", 10**9)
+    refill = _unique._sample_refill
+    monkeypatch.setattr(_unique, "_sample_refill",
+                        lambda ctx, dist, call, s, first: refill(ctx, dist, call, s, 16))
+
+    class OffTheHost(torch_backend.Torch):  # values stay off the host, as on CUDA
+        def may_read_values(self, device):
+            return False
+
+    off_the_host = OffTheHost()
+    monkeypatch.setattr(block, "_ctx", lambda device: Ctx(off_the_host, off_the_host.namespace(),
+                                                          device))
     for _ in range(3):
         a, b = host.sample(labels), block.sample(labels)
         for x, y in zip(a, b):
@@ -258,11 +292,11 @@ def test_loss_and_gradients_match_float64_reference(data, num_true, remove, dtyp
     sampled_q = np.asarray(data.draw(st.lists(st.floats(0.05, 2.0), min_size=S, max_size=S)))
     module = make_module(C, D, S, num_true=num_true, remove_accidental_hits=remove,
                          sparse=sparse, bias=bias, dtype=dtype)
-    module._fused_cpu = fused
     x = torch.randn(B, D, generator=torch.Generator().manual_seed(4), dtype=dtype)
     sv = (torch.from_numpy(cand), torch.from_numpy(true_q).float(),
           torch.from_numpy(sampled_q).float())
-    loss, gw, gb, gx = grads(module, x, torch.from_numpy(labels), sampled_values=sv)
+    with loss_path(fused):
+        loss, gw, gb, gx = grads(module, x, torch.from_numpy(labels), sampled_values=sv)
     b_np = module.bias.detach().double().numpy() if bias else np.zeros(C)
     ref = reference_loss_and_grads(module.weight.detach().double().numpy(), b_np,
                                    x.double().numpy(), labels, cand, sv[1].double().numpy(),
@@ -277,10 +311,11 @@ def test_loss_and_gradients_match_float64_reference(data, num_true, remove, dtyp
 
 
 @pytest.mark.parametrize("fused", [True, False])
-def test_module_equals_functional_api_with_the_same_seed(fused):
+def test_module_equals_functional_api_with_the_same_seed(fused, monkeypatch):
     C, D, B, S, T = 3000, 16, 32, 100, 2
     module = make_module(C, D, S, num_true=T, seed=77)
-    module._fused_cpu = fused  # False: the core's operations, as on CUDA
+    if not fused:
+        portable_kernels(monkeypatch)  # the core's operations, as on CUDA (module and reference)
     labels = torch.randint(0, C, (B, T), generator=torch.Generator().manual_seed(8))
     labels[0, 1] = labels[0, 0]  # a repeated label (SEMANTICS 13.3)
     x = torch.randn(B, D, generator=torch.Generator().manual_seed(9))
@@ -290,8 +325,9 @@ def test_module_equals_functional_api_with_the_same_seed(fused):
         w = module.weight.detach().clone().requires_grad_()
         b = module.bias.detach().clone().requires_grad_()
         xf = x.clone().requires_grad_()
-        ref = ms.sampled_softmax_loss(w, b, labels, xf, S, C, num_true=T, seed=stream)
-        ref.sum().backward()
+        with loss_path(False):  # the reference: the functional API on the core's operations
+            ref = ms.sampled_softmax_loss(w, b, labels, xf, S, C, num_true=T, seed=stream)
+            ref.sum().backward()
         if not fused:
             # the core's math on rows the module gathers itself: bit-identical
             assert torch.equal(loss, ref.detach())
@@ -514,12 +550,12 @@ def test_dense_row_gradients_equal_index_select_bit_for_bit(dtype):
     up = torch.randn(7, 6, generator=gen).to(dtype)
     mine = table.clone().requires_grad_()
     theirs = table.clone().requires_grad_()
-    (_torch_fused.take_rows(mine, ids) * up).sum().backward()
+    (_torch_nodes.take_rows(mine, ids) * up).sum().backward()
     (theirs.index_select(0, ids) * up).sum().backward()
     assert mine.grad.dtype == dtype and mine.grad.is_contiguous()
     assert torch.equal(mine.grad, theirs.grad)
     # a kept gradient accumulates in place (zero_grad(set_to_none=False)), as PyTorch's does
-    (_torch_fused.take_rows(mine, ids) * up).sum().backward()
+    (_torch_nodes.take_rows(mine, ids) * up).sum().backward()
     (theirs.index_select(0, ids) * up).sum().backward()
     assert torch.equal(mine.grad, theirs.grad)
     mine.grad.zero_()
@@ -587,12 +623,12 @@ def test_functional_row_gathers_keep_torch_func_and_double_backward(monkeypatch)
         return gw.detach(), hv, fg, wl2.grad
 
     calls = []
-    real = _torch_fused.TakeRows.apply
-    monkeypatch.setattr(_torch_fused.TakeRows, "apply",
+    real = _torch_nodes.TakeRows.apply
+    monkeypatch.setattr(_torch_nodes.TakeRows, "apply",
                         lambda *a: calls.append(1) or real(*a))
     mine = derivatives()
     assert calls  # the functional API did gather through TakeRows
-    monkeypatch.setattr(_torch_fused, "take_rows", lambda t, ids: t.index_select(0, ids))
+    monkeypatch.setattr(_torch_nodes, "take_rows", lambda t, ids: t.index_select(0, ids))
     theirs = derivatives()
     for m, t in zip(mine, theirs):
         torch.testing.assert_close(m, t, rtol=0, atol=0)
@@ -608,10 +644,10 @@ def device_like_host_rules(monkeypatch):
     host read of a tensor (``item``, ``bool``, ``nonzero``, ``.numpy()``), conversion of host
     data into a tensor or tensor creation without an explicit device fails. A CPU stand-in for
     ``torch.cuda.set_sync_debug_mode("error")`` and for mixed-device errors."""
-    monkeypatch.setattr(Ctx, "host_checks", property(lambda self: False))
-    monkeypatch.setattr(torch_backend, "_threefry2x32_host", lambda *a: None)
+    monkeypatch.setattr(Ctx, "may_read_values", property(lambda self: False))
+    monkeypatch.setattr(torch_backend, "_threefry_on_numpy", lambda *a: None)
     # the dense gradient's zeros come from the device's allocator there, not from numpy.zeros
-    monkeypatch.setattr(_torch_fused, "NUMPY_FLOATS", {})
+    monkeypatch.setattr(_torch_nodes, "NUMPY_FLOATS", {})
 
     def forbidden(name):
         def fail(*args, **kwargs):
@@ -815,7 +851,7 @@ def test_losses_accept_a_torch_generator_seed():
 
 
 def test_torch_generator_with_host_data_on_numpy_is_a_clear_error():
-    with pytest.raises(TypeError, match=r"seed must be None, a Generator or an int"):
+    with pytest.raises(TypeError, match=r"seed must be None, a Generator, a key or an int"):
         ms.log_uniform_candidate_sampler(
             np.array([[1]]), 1, 4, True, 100, seed=torch.Generator()
         )
@@ -827,13 +863,12 @@ def test_torch_generator_with_host_data_on_numpy_is_a_clear_error():
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), num_classes=st.integers(1, 40), s=st.integers(1, 12))
 def test_first_distinct_equals_the_core_sort_based_selection(data, num_classes, s):
-    from multisampled import _torch_fused, samplers
     from multisampled._context import context
 
     n = data.draw(st.integers(1, 60))
     classes = torch.tensor(data.draw(st.lists(st.integers(0, num_classes - 1), min_size=n,
                                               max_size=n)), dtype=torch.int64)
-    got, tries = _torch_fused.first_distinct(classes, s, num_classes)
+    got, tries = _torch_nodes.first_distinct(classes, s, num_classes)
     # an independent statement of TF's rule: keep a draw iff its class is new
     seen, want, want_tries = set(), [], n + 1
     for i, c in enumerate(classes.tolist()):
@@ -846,7 +881,7 @@ def test_first_distinct_equals_the_core_sort_based_selection(data, num_classes, 
     assert int(tries) == want_tries
     assert got.tolist()[: len(want)] == want
     if want_tries <= n:  # enough distinct classes: the core's selection agrees
-        pos = samplers._first_new_positions(context(backend="torch"), classes, None)[:s]
+        pos = kernels.first_new_positions(context(backend="torch").xp, classes, None)[:s]
         assert torch.equal(got, classes[pos])
 
 
@@ -858,8 +893,8 @@ def test_half_precision_inputs_on_cpu_match_the_core_path(dtype):
     out = []
     for fused in (True, False):
         module = make_module(C, D, S, num_true=2, seed=3, dtype=dtype)
-        module._fused_cpu = fused
-        out.append(grads(module, x, labels))
+        with loss_path(fused):
+            out.append(grads(module, x, labels))
     for got, want in zip(*out):
         assert got.dtype == want.dtype == dtype
         # both compute in float32 from the same half-precision values; one rounding at the end
@@ -877,8 +912,8 @@ def test_fused_path_with_a_hit_repeated_in_a_row_equals_the_core_path():
     out = []
     for fused in (True, False):
         module = make_module(10, 6, 5, num_true=2)
-        module._fused_cpu = fused
-        out.append(grads(module, x, labels, sampled_values=sv))
+        with loss_path(fused):
+            out.append(grads(module, x, labels, sampled_values=sv))
     for got, want in zip(*out):
         assert torch.isfinite(got).all()
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)

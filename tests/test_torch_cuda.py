@@ -18,7 +18,8 @@ torch = pytest.importorskip("torch")
 import array_api_compat.torch as xtorch  # noqa: E402
 
 import multisampled as ms  # noqa: E402
-from multisampled import _rng  # noqa: E402
+from multisampled import kernels, layers, plugin  # noqa: E402
+from multisampled.backends import _torch_nodes  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
 from multisampled.conformance import BackendConformance  # noqa: E402
 from multisampled.torch import SampledSoftmaxLoss  # noqa: E402
@@ -32,17 +33,33 @@ DEV = "cuda"
 
 
 def pytest_generate_tests(metafunc):
-    # the module-level tests run on both CUDA paths of SampledSoftmaxLoss: the core's
-    # operations (the default) and the fused autograd node (_fused_cuda, off until it has
-    # passed here); the conformance kit below does not use the module
+    # the module-level tests run on both CUDA paths of the torch backend: the core's
+    # operations (the default on CUDA) and the fused autograd node with the per-class selection
+    # table (the CPU fast paths, off on CUDA until they have passed here); the conformance kit
+    # below runs on the default
     if metafunc.cls is None:
         metafunc.parametrize("cuda_path", ["core", "fused"], indirect=True)
+
+
+def _fused_sampled_softmax(self, xp, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                           log_q_sampled, hits, num_true):
+    if log_q_true is not None and not self.is_compiling():
+        return _torch_nodes.sampled_softmax(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                                            log_q_sampled, hits, num_true)
+    return plugin.Backend.sampled_softmax(self, xp, x, true_w, true_b, sampled_w, sampled_b,
+                                          log_q_true, log_q_sampled, hits, num_true)
+
+
+def _fused_first_distinct(self, xp, classes, num_sampled, num_classes):
+    return _torch_nodes.first_distinct(classes, num_sampled, num_classes)
 
 
 @pytest.fixture(autouse=True)
 def cuda_path(request, monkeypatch):
     path = getattr(request, "param", "core")
-    monkeypatch.setattr(SampledSoftmaxLoss, "_fused_cuda", path == "fused")
+    if path == "fused":  # the backend's CPU fast paths on every device
+        monkeypatch.setattr(torch_backend.Torch, "sampled_softmax", _fused_sampled_softmax)
+        monkeypatch.setattr(torch_backend.Torch, "first_distinct", _fused_first_distinct)
     return path
 
 
@@ -143,10 +160,11 @@ def test_threefry_ops_on_cuda_match_core():
     rng = np.random.default_rng(0)
     c0 = rng.integers(0, 2**32, 1000, dtype=np.int64)
     c1 = rng.integers(0, 2**32, 1000, dtype=np.int64)
-    want = _rng.threefry2x32(xtorch, 0x12345678, 0x9ABCDEF0, torch.from_numpy(c0),
-                             torch.from_numpy(c1))
-    got = torch_backend._threefry2x32(xtorch, 0x12345678, 0x9ABCDEF0,
-                                      torch.from_numpy(c0).to(DEV), torch.from_numpy(c1).to(DEV))
+    want = kernels.threefry2x32(xtorch, 0x12345678, 0x9ABCDEF0, torch.from_numpy(c0),
+                                torch.from_numpy(c1))
+    got = torch_backend.BACKEND.threefry2x32(xtorch, 0x12345678, 0x9ABCDEF0,
+                                             torch.from_numpy(c0).to(DEV),
+                                             torch.from_numpy(c1).to(DEV))
     for g, w in zip(got, want):
         assert torch.equal(g.cpu(), w)
 
@@ -205,7 +223,9 @@ def test_cuda_graph_capture_and_replay_draw_fresh_negatives():
 def test_device_residency_and_dtypes(dtype, sparse):
     module = SampledSoftmaxLoss(1000, 8, 20, seed=1, sparse=sparse).to(DEV, dtype)
     assert module.seed_key.device.type == "cuda" and module.num_calls.device.type == "cuda"
-    assert module._class_prob_bits.dtype == torch.int32
+    # the sampler's tables are the core's (not module buffers): .to(dtype) leaves P float32
+    dist = layers.distribution(layers.context("torch", module.num_calls.device), module.spec)
+    assert dist.p.dtype == torch.float32 and dist.p.device.type == "cuda"
     x, labels = batch(C=1000, D=8, B=16, dtype=dtype)
     cand = torch.unique(labels[:5, 0])  # guaranteed accidental hits
     cand = torch.cat([cand, torch.arange(1000, device=DEV)[~torch.isin(
