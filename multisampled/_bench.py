@@ -104,7 +104,9 @@ def host_data(point: Workload) -> HostData:
     )
 
 
-def sweep_points(base: Workload, axis: Optional[str], values: Optional[Sequence[int]]) -> list[Workload]:
+def sweep_points(
+    base: Workload, axis: Optional[str], values: Optional[Sequence[int]]
+) -> list[Workload]:
     """The workload sizes to run: the base alone, or the base with ``axis`` swept."""
     if axis is None:
         return [base]
@@ -149,8 +151,15 @@ def torch_step(data: HostData, point: Workload) -> tuple[Step, str, str]:
         w.grad = b.grad = x.grad = None
         ms.sampled_softmax_loss(w, b, y, x, point.S, point.C, seed=stream).sum().backward()
 
-    threads = torch.get_num_threads()
-    return step, FORWARD_BACKWARD, f"functional API, eager, {threads} threads (torch default)"
+    return step, FORWARD_BACKWARD, f"functional API, eager, {torch_threads(torch)}"
+
+
+def torch_threads(torch: Any) -> str:
+    """Torch's intra-op thread count and where it comes from (the benchmark never sets it)."""
+    n = torch.get_num_threads()
+    env = os.environ.get("OMP_NUM_THREADS")
+    source = f"OMP_NUM_THREADS={env}" if env else "torch default"
+    return f"{n} thread{'' if n == 1 else 's'} ({source})"
 
 
 def jax_step(data: HostData, point: Workload) -> tuple[Step, str, str]:
@@ -246,7 +255,7 @@ def native_step(data: HostData, point: Workload, backward: bool = True) -> tuple
     if backward:
         note = f"tf.nn.sampled_softmax_loss in tf.function + GradientTape, TF {tf.__version__}"
         return tf.function(forward_backward), FORWARD_BACKWARD, note
-    return tf.function(forward), FORWARD, f"tf.nn.sampled_softmax_loss in tf.function, forward only"
+    return tf.function(forward), FORWARD, "tf.nn.sampled_softmax_loss in tf.function, forward only"
 
 
 STEPS: dict[str, Callable[[HostData, Workload], tuple[Step, str, str]]] = {
@@ -417,24 +426,29 @@ def plot(report: dict[str, Any], path: str, axis: str) -> None:
     """Median step time against ``axis`` (S or C), one line per row, written as a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     fig = Figure(figsize=(7, 4.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     names = list(dict.fromkeys(r["name"] for r in report["rows"]))
     for name in names:
-        points = [(r[axis], r["median_ms"]) for r in report["rows"]
-                  if r["name"] == name and r["median_ms"] is not None]
-        if points:
-            xs, ys = zip(*sorted(points))
-            ax.plot(xs, ys, marker="o", label=name)
+        rows = [r for r in report["rows"] if r["name"] == name and r["median_ms"] is not None]
+        if rows:
+            xs, ys = zip(*sorted((r[axis], r["median_ms"]) for r in rows))
+            style = "--" if rows[0]["what"] == FORWARD else "-"
+            ax.plot(xs, ys, style, marker="o", label=f"{name} ({rows[0]['what']})")
     wl = report["workload"]
     fixed = ", ".join(f"{k}={wl[k]:,}" for k in ("B", "D", "C", "S") if k != axis)
-    ax.set_xscale("log", base=2)
+    sizes = sorted({r[axis] for r in report["rows"]})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sizes, [f"{v:,}" for v in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(axis)
     ax.set_ylabel("median step time (ms)")
     ax.set_title(f"multisampled bench {wl['name']}: {fixed}, {wl['dtype']}")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, format="png")

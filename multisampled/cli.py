@@ -490,13 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = [_common_options()]
 
-    pb = sub.add_parser("backends", parents=common, help="list the registered backends, their versions and devices",
+    pb = sub.add_parser("backends", parents=common,
+                        help="list the registered backends, their versions and devices",
                         description="List the registered backends, their framework versions "
                         "and devices; * marks the default for host data.")
     pb.add_argument("--json", action="store_true", help="print JSON on stdout")
     pb.set_defaults(func=_cmd_backends)
 
-    pc = sub.add_parser("check", parents=common, help="run every API on every installed backend and compare with NumPy",
+    pc = sub.add_parser("check", parents=common,
+                        help="run every API on every installed backend and compare with NumPy",
                         description="Run every public API with the same seed on every installed "
                         "backend and compare with NumPy: sampled candidates must be "
                         "bit-identical, values must agree to float32 precision.")
@@ -518,7 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="timed steps per row (default: 20)")
     pn.add_argument("--warmup", type=_non_negative_int, default=3, metavar="N",
                     help="untimed steps before them (default: 3)")
-    pn.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH (- for stdout)")
+    pn.add_argument("--json", metavar="PATH",
+                    help="write the report as JSON to PATH (- for stdout)")
     pn.add_argument("--plot", type=_png_path, metavar="PATH.png",
                     help="plot step time against S (or --sweep C) to a PNG; "
                     "needs pip install 'multisampled[plot]'")
