@@ -88,7 +88,7 @@ class GoldenTests(KitBase):
         a_sv = (self.arr(sampled[0]), self.arr(sampled[1], dt), self.arr(sampled[2], dt))
         v1 = kind_is_v1 = case["kind"].endswith("_v1")
         api_name = case["kind"][:-3] if kind_is_v1 else case["kind"]
-        api = getattr(self.ms.v1 if v1 else self.ms, api_name)
+        api = getattr(self.api.v1 if v1 else self.ms, api_name)
         common = dict(num_sampled=prm["num_sampled"], num_classes=prm["num_classes"],
                       num_true=prm["num_true"],
                       remove_accidental_hits=prm["remove_accidental_hits"],
@@ -103,7 +103,7 @@ class GoldenTests(KitBase):
                           atol=atol, device=a_x, err_msg=f"{case['name']}: loss")
 
         if "sampled_logits" in case["outputs"]:
-            logits, out_labels = self.ms.compute_sampled_logits(
+            logits, out_labels = self.api.compute_sampled_logits(
                 a_w, a_b, a_y, a_x, sampled_values=a_sv, subtract_log_q=True,
                 **{**common, "partition_strategy": prm["partition_strategy"]})
             want = np.asarray(case["outputs"]["sampled_logits"], dtype=np.float64)
@@ -147,7 +147,7 @@ class GoldenTests(KitBase):
     def _golden_tf_hits(self, case):
         tc = self.arr(np.asarray(case["inputs"]["true_classes"], dtype=np.int64))
         cands = self.arr(np.asarray(case["inputs"]["sampled_candidates"], dtype=np.int64))
-        indices, ids, weights = self.ms.compute_accidental_hits(
+        indices, ids, weights = self.api.compute_accidental_hits(
             tc, cands, num_true=case["params"]["num_true"], backend=self.backend)
         out = case["outputs"]
         self.assert_equal(indices, np.asarray(out["indices"], np.int32), dtype="int32",
@@ -190,7 +190,7 @@ class GoldenTests(KitBase):
                                            outputs=case["outputs"])]
         learned = None
         if kind == "learned_unigram_candidate_sampler":
-            learned = self.ms.LearnedUnigramSampler(R, backend=self.backend)
+            learned = self.api.LearnedUnigramSampler(R, backend=self.backend)
         previous = []
         with tempfile.TemporaryDirectory() as tmpdir:
             for i, call in enumerate(calls):
@@ -282,13 +282,13 @@ class GoldenTests(KitBase):
         rtol, atol = tolerances(dt)
         rtol, atol = rtol * 4, atol * 4
         prob = self.arr(probabilities, dt)
-        loss = self.ms.sampled_softmax_with_cross_entropy(
+        loss = self.api.sampled_softmax_with_cross_entropy(
             logits, label, prm["num_samples"], customized_probabilities=prob, **kwargs)
         self.assert_close(loss, np.asarray(out["loss"], np.float64), dtype=dt, rtol=rtol,
                           atol=atol, device=logits, err_msg=f"{case['name']}: loss")
 
         def fn(lg):
-            value = self.ms.sampled_softmax_with_cross_entropy(
+            value = self.api.sampled_softmax_with_cross_entropy(
                 lg, label, prm["num_samples"], customized_probabilities=prob, **kwargs)
             return self.weighted_sum(value, upstream, dt)
 
@@ -299,7 +299,7 @@ class GoldenTests(KitBase):
                               err_msg=f"{case['name']}: gradient of logits")
         if not prm["use_customized_samples"]:
             # a nonzero seed repeats the same negatives on every call (SEMANTICS 10.4)
-            runs = [self.to_numpy(self.ms.sampled_softmax_with_cross_entropy(
+            runs = [self.to_numpy(self.api.sampled_softmax_with_cross_entropy(
                 logits, label, prm["num_samples"], num_true=prm["num_true"],
                 remove_accidental_hits=prm["remove_accidental_hits"], seed=prm["seed"],
                 backend=self.backend)) for _ in range(2)]
@@ -320,7 +320,7 @@ class GoldenTests(KitBase):
         probs = np.concatenate([q["customized_probabilities"][:, :1]] * T
                                + [q["customized_probabilities"][:, 1:]], axis=1)
         logits = self.arr(q["logits"], dt)
-        got = self.ms.sampled_softmax_with_cross_entropy(
+        got = self.api.sampled_softmax_with_cross_entropy(
             logits, self.arr(label), S, num_true=T, use_customized_samples=True,
             customized_samples=self.arr(samples), customized_probabilities=self.arr(probs, dt),
             backend=self.backend)

@@ -91,7 +91,7 @@ class GradientTests(KitBase):
                                               shard_biases=None), label="problem")
         a = self.problem_arrays(p)
         fn, upstream = self._loss_fn(
-            self.ms.v1.sampled_softmax_loss, p, a, num_sampled=p["num_sampled"],
+            self.api.v1.sampled_softmax_loss, p, a, num_sampled=p["num_sampled"],
             remove_accidental_hits=remove, partition_strategy=p["partition_strategy"])
         flat = _flat(a["weights"]) + _flat(a["biases"]) + [a["inputs"]]
         grads = self.grad_or_skip(fn, *flat)
@@ -107,7 +107,7 @@ class GradientTests(KitBase):
                                               shard_biases=None), label="problem")
         a = self.problem_arrays(p)
         fn, upstream = self._loss_fn(
-            self.ms.v1.nce_loss, p, a, num_sampled=p["num_sampled"],
+            self.api.v1.nce_loss, p, a, num_sampled=p["num_sampled"],
             remove_accidental_hits=remove, partition_strategy=p["partition_strategy"])
         flat = _flat(a["weights"]) + _flat(a["biases"]) + [a["inputs"]]
         grads = self.grad_or_skip(fn, *flat)
@@ -122,7 +122,7 @@ class GradientTests(KitBase):
         p = data.draw(rank_problem(dtype=self._grad_dtype(data), shards="any"), label="problem")
         a = self.problem_arrays(p)
         fn, upstream = self._loss_fn(
-            self.ms.rank_sampled_softmax_loss, p, a, num_sampled=p["num_sampled"],
+            self.api.rank_sampled_softmax_loss, p, a, num_sampled=p["num_sampled"],
             num_resampled=p["num_resampled"],
             resampling_temperature=p["resampling_temperature"],
             remove_accidental_hits=remove, partition_strategy=p["partition_strategy"])
@@ -144,7 +144,7 @@ class GradientTests(KitBase):
         """Expected counts passed as differentiable arrays get no gradient (zero or None),
         while weights, biases and inputs still do."""
         a = self.problem_arrays(p)
-        fn_api = getattr(self.ms, api)
+        fn_api = getattr(self.api, api)
         if api == "compute_sampled_logits":
             def fn_api(*args, _f=fn_api, **kwargs):
                 logits, _ = _f(*args, **kwargs)
@@ -182,7 +182,7 @@ class GradientTests(KitBase):
             0.5, 1.5, size=(p["logits"].shape[0], 1))
 
         def fn(lg, prob):
-            loss = self.ms.sampled_softmax_with_cross_entropy(
+            loss = self.api.sampled_softmax_with_cross_entropy(
                 lg, label, p["num_samples"], num_true=p["num_true"],
                 remove_accidental_hits=remove, use_customized_samples=True,
                 customized_samples=samples, customized_probabilities=prob,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -130,6 +131,20 @@ class KitBase:
         import multisampled
 
         return multisampled
+
+    #: run the value, gradient and golden tests' calls through the backend's compiler
+    #: (``Backend.compiler()``: ``jax.jit`` on JAX, where eager calls compile every primitive
+    #: for every new shape); the error tests always call eagerly
+    compile_calls: bool = False
+
+    @property
+    def api(self):
+        """``multisampled`` whose functions run compiled when :attr:`compile_calls` is set and
+        the backend has a compiler (array arguments traced, the others static)."""
+        compiler = self.backend_spec.compiler() if self.compile_calls else None
+        if compiler is None:
+            return self.ms
+        return _Compiled(self.ms, compiler, self.backend_spec)
 
     @property
     def reference(self):
@@ -299,3 +314,76 @@ class KitBase:
 
     def rounded(self, value: Any, dtype: str) -> np.ndarray:
         return round_to_dtype(value, dtype)
+
+
+class _Compiled:
+    """A view of a module whose functions run through ``compiler`` (one compiled function per
+    function and static arguments)."""
+
+    _cache: dict = {}
+
+    def __init__(self, module: Any, compiler: Callable, spec: Any):
+        self._module, self._compiler, self._spec = module, compiler, spec
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._module, name)
+        if inspect.ismodule(attr):
+            return _Compiled(attr, self._compiler, self._spec)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+        return functools.partial(self._call, attr)
+
+    def _is_array(self, x: Any) -> bool:
+        return isinstance(x, np.ndarray) or (x is not None and self._spec.is_array_type(type(x)))
+
+    #: functions no compiler can trace: a data-dependent output size
+    EAGER_ONLY = ("compute_accidental_hits",)
+
+    def _eager(self, fn: Callable, kwargs: dict) -> bool:
+        """Calls that must run eagerly: a data-dependent output size, or a seed that is not a
+        key (an int's stream is host state; Paddle's default negatives use one)."""
+        if getattr(fn, "__name__", "") in self.EAGER_ONLY:
+            return True
+        if getattr(fn, "__name__", "") == "sampled_softmax_with_cross_entropy":
+            return not kwargs.get("use_customized_samples", False)
+        seed = kwargs.get("seed")
+        return seed is not None and not self._is_array(seed)
+
+    def _call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        if self._eager(fn, kwargs):
+            return fn(*args, **kwargs)
+        leaves: list = []
+
+        def strip(x: Any) -> Any:  # arrays become slots, everything else stays (static)
+            if isinstance(x, (list, tuple)):
+                return (type(x).__name__, tuple(strip(v) for v in x))
+            if self._is_array(x):
+                leaves.append(x)
+                return ("array", len(leaves) - 1)
+            return ("static", x)
+
+        def fill(node: Any, arrays: tuple) -> Any:
+            kind, value = node
+            if kind == "array":
+                return arrays[value]
+            if kind == "static":
+                return value
+            items = [fill(v, arrays) for v in value]
+            return items if kind == "list" else tuple(items)
+
+        structure = (strip(args), tuple(sorted((k, strip(v)) for k, v in kwargs.items())))
+        key = (self._spec.name, fn, repr(structure))
+        compiled = self._cache.get(key)
+        if compiled is None:
+            def run(*arrays):
+                a = fill(structure[0], arrays)
+                kw = {k: fill(v, arrays) for k, v in structure[1]}
+                return fn(*a, **kw)
+
+            # a code object of its own per compiled function: compilers that cache per code
+            # object (torch.compile) would otherwise count every function as a recompile
+            run = types.FunctionType(run.__code__.replace(co_name=f"run_{len(self._cache)}"),
+                                     run.__globals__, run.__name__, run.__defaults__,
+                                     run.__closure__)
+            compiled = self._cache[key] = self._compiler(run)
+        return compiled(*leaves)

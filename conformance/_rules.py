@@ -22,7 +22,7 @@ class HitConventionTests(KitBase):
         p.update(labels=labels, sampled_candidates=sampled,
                  sampled_expected_count=np.full(6, 0.5, np.float32))
         a = self.problem_arrays(p)
-        logits, _ = self.ms.compute_sampled_logits(
+        logits, _ = self.api.compute_sampled_logits(
             a["weights"], a["biases"], a["labels"], a["inputs"], num_sampled=6, num_classes=7,
             num_true=2, sampled_values=a["sampled_values"], remove_accidental_hits=True,
             backend=self.backend)
@@ -33,7 +33,7 @@ class HitConventionTests(KitBase):
         ref_logits, _ = self.reference.sampled_logits(*self.reference_args(p),
                                                       remove_accidental_hits=True)
         np.testing.assert_array_equal(np.asarray(ref_logits)[:, 2:] < -1e30, want)
-        loss = self.ms.sampled_softmax_loss(
+        loss = self.api.sampled_softmax_loss(
             a["weights"], a["biases"], a["labels"], a["inputs"], num_sampled=6, num_classes=7,
             num_true=2, sampled_values=a["sampled_values"], backend=self.backend)
         self.assert_close(loss, self.reference.sampled_softmax_loss(*self.reference_args(p)),
@@ -49,7 +49,7 @@ class HitConventionTests(KitBase):
         p["customized_samples"] = samples
         dt = p["dtype"]
         logits = self.arr(p["logits"], dt)
-        got = self.ms.sampled_softmax_with_cross_entropy(
+        got = self.api.sampled_softmax_with_cross_entropy(
             logits, self.arr(p["label"]), p["num_samples"], remove_accidental_hits=True,
             use_customized_samples=True, customized_samples=self.arr(samples),
             customized_probabilities=self.arr(p["customized_probabilities"], dt),
@@ -80,14 +80,14 @@ class DtypeTests(KitBase):
         rtol, atol = self.loss_tolerance(dtype, p)
         for name, got, want in (
             ("sampled_softmax_loss",
-             self.ms.sampled_softmax_loss(a["weights"], a["biases"], a["labels"], a["inputs"],
+             self.api.sampled_softmax_loss(a["weights"], a["biases"], a["labels"], a["inputs"],
                                           **common),
              ref.sampled_softmax_loss(*self.reference_args(p))),
             ("nce_loss",
-             self.ms.nce_loss(a["weights"], a["biases"], a["labels"], a["inputs"], **common),
+             self.api.nce_loss(a["weights"], a["biases"], a["labels"], a["inputs"], **common),
              ref.nce_loss(*self.reference_args(p))),
             ("rank_sampled_softmax_loss",
-             self.ms.rank_sampled_softmax_loss(
+             self.api.rank_sampled_softmax_loss(
                  a["weights"], a["biases"], a["labels"], a["inputs"], num_resampled=3,
                  resampling_temperature=1.0, remove_accidental_hits=True,
                  partition_strategy="div", **common),
@@ -95,7 +95,7 @@ class DtypeTests(KitBase):
         ):
             self.assert_close(got, want, dtype=dtype, rtol=rtol, atol=atol * 4,
                               device=a["inputs"], err_msg=name)
-        logits, labels = self.ms.compute_sampled_logits(
+        logits, labels = self.api.compute_sampled_logits(
             a["weights"], a["biases"], a["labels"], a["inputs"], **common)
         want_logits, _ = ref.sampled_logits(*self.reference_args(p))
         self.assert_close(logits, want_logits, dtype=dtype, rtol=rtol, atol=atol,
@@ -104,7 +104,7 @@ class DtypeTests(KitBase):
 
         q = example_paddle_problem(dtype)
         lg = self.arr(q["logits"], dtype)
-        got = self.ms.sampled_softmax_with_cross_entropy(
+        got = self.api.sampled_softmax_with_cross_entropy(
             lg, self.arr(q["label"]), q["num_samples"], use_customized_samples=True,
             customized_samples=self.arr(q["customized_samples"]),
             customized_probabilities=self.arr(q["customized_probabilities"], dtype),
@@ -126,7 +126,7 @@ class DtypeTests(KitBase):
         kwargs = dict(num_sampled=p["num_sampled"], num_classes=p["num_classes"],
                       num_true=p["num_true"], sampled_values=a["sampled_values"],
                       remove_accidental_hits=True, backend=self.backend)
-        loss = self.ms.sampled_softmax_loss(a["weights"], a["biases"], a["labels"],
+        loss = self.api.sampled_softmax_loss(a["weights"], a["biases"], a["labels"],
                                             a["inputs"], **kwargs)
         got = self.to_numpy(loss)
         assert np.all(np.isfinite(got)), f"{dtype} loss of rows with hits: {got}"
@@ -135,7 +135,7 @@ class DtypeTests(KitBase):
                           dtype=dtype, rtol=rtol, atol=atol, device=a["inputs"])
 
         def fn(w, b, x):
-            out = self.ms.sampled_softmax_loss(w, b, a["labels"], x, **kwargs)
+            out = self.api.sampled_softmax_loss(w, b, a["labels"], x, **kwargs)
             return self.xp.sum(out)
 
         grads = self.grad(fn, a["weights"], a["biases"], a["inputs"])

@@ -29,7 +29,7 @@ class ValueTests(KitBase):
                                               shards=("none", "div"), shard_biases=None,
                                               extreme=None), label="problem")
         a = self.problem_arrays(p)
-        got = self.ms.sampled_softmax_loss(
+        got = self.api.sampled_softmax_loss(
             a["weights"], a["biases"], a["labels"], a["inputs"],
             num_sampled=p["num_sampled"], num_classes=p["num_classes"], num_true=p["num_true"],
             sampled_values=a["sampled_values"], remove_accidental_hits=remove,
@@ -48,7 +48,7 @@ class ValueTests(KitBase):
     def test_v1_sampled_softmax_loss_values(self, p, remove):
         """v1 ``sampled_softmax_loss`` with sharded weights under "mod" and "div"."""
         a = self.problem_arrays(p)
-        got = self.ms.v1.sampled_softmax_loss(
+        got = self.api.v1.sampled_softmax_loss(
             a["weights"], a["biases"], a["labels"], a["inputs"],
             num_sampled=p["num_sampled"], num_classes=p["num_classes"], num_true=p["num_true"],
             sampled_values=a["sampled_values"], remove_accidental_hits=remove,
@@ -69,7 +69,7 @@ class ValueTests(KitBase):
     def test_compute_sampled_logits_values(self, p, subtract_log_q, remove):
         """Logits ``[B, T+S]`` (masked columns very negative) and soft labels ``1/T``."""
         a = self.problem_arrays(p)
-        logits, labels = self.ms.compute_sampled_logits(
+        logits, labels = self.api.compute_sampled_logits(
             a["weights"], a["biases"], a["labels"], a["inputs"],
             num_sampled=p["num_sampled"], num_classes=p["num_classes"], num_true=p["num_true"],
             sampled_values=a["sampled_values"], subtract_log_q=subtract_log_q,
@@ -116,7 +116,7 @@ class ValueTests(KitBase):
             backend=self.backend,
         )
         if v1:
-            got = self.ms.v1.nce_loss(a["weights"], a["biases"], a["labels"], a["inputs"],
+            got = self.api.v1.nce_loss(a["weights"], a["biases"], a["labels"], a["inputs"],
                                       partition_strategy=strategy, **common)
         else:
             if strategy == "mod" and p["num_shards"] > 1:
@@ -128,7 +128,7 @@ class ValueTests(KitBase):
                     p["biases"] = shard_weights(p["full_biases"], p["num_shards"], "div")
                 a = self.problem_arrays(p)
                 common["sampled_values"] = a["sampled_values"]
-            got = self.ms.nce_loss(a["weights"], a["biases"], a["labels"], a["inputs"], **common)
+            got = self.api.nce_loss(a["weights"], a["biases"], a["labels"], a["inputs"], **common)
         want = self.reference.nce_loss(*self.reference_args(p), remove_accidental_hits=remove,
                                        partition_strategy=strategy)
         rtol, atol = self.loss_tolerance(p["dtype"], p)
@@ -140,7 +140,7 @@ class ValueTests(KitBase):
     def test_rank_sampled_softmax_loss_values(self, p, remove):
         """``rank_sampled_softmax_loss`` (TAPAS resampling, then v1 loss)."""
         a = self.problem_arrays(p)
-        got = self.ms.rank_sampled_softmax_loss(
+        got = self.api.rank_sampled_softmax_loss(
             a["weights"], a["biases"], a["labels"], a["inputs"],
             num_sampled=p["num_sampled"], num_resampled=p["num_resampled"],
             num_classes=p["num_classes"], num_true=p["num_true"],
@@ -164,7 +164,7 @@ class ValueTests(KitBase):
         """Paddle API with per-row customized samples and probabilities, ``[N, 1]`` output."""
         dt = p["dtype"]
         logits = self.arr(p["logits"], dt)
-        got = self.ms.sampled_softmax_with_cross_entropy(
+        got = self.api.sampled_softmax_with_cross_entropy(
             logits, self.arr(p["label"]), p["num_samples"], num_true=p["num_true"],
             remove_accidental_hits=remove, use_customized_samples=True,
             customized_samples=self.arr(p["customized_samples"]),
@@ -185,7 +185,7 @@ class ValueTests(KitBase):
     def test_compute_accidental_hits_values(self, case):
         """TF convention: per row, any of the T labels, only the LAST copy of a candidate."""
         true_classes = self.arr(case["true_classes"])
-        indices, ids, weights = self.ms.compute_accidental_hits(
+        indices, ids, weights = self.api.compute_accidental_hits(
             true_classes, self.arr(case["sampled_candidates"]), num_true=case["num_true"],
             backend=self.backend,
         )
@@ -207,8 +207,8 @@ class ValueTests(KitBase):
         loss equals the full softmax cross entropy (SEMANTICS 5.6)."""
         a = self.problem_arrays(p)
         C = p["num_classes"]
-        values = self.ms.all_candidate_sampler(a["labels"], 1, C, True, backend=self.backend)
-        got = self.ms.sampled_softmax_loss(
+        values = self.api.all_candidate_sampler(a["labels"], 1, C, True, backend=self.backend)
+        got = self.api.sampled_softmax_loss(
             a["weights"], a["biases"], a["labels"], a["inputs"], num_sampled=C, num_classes=C,
             num_true=1, sampled_values=tuple(values), remove_accidental_hits=True,
             backend=self.backend,

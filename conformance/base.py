@@ -22,6 +22,7 @@ from ._kit import KitBase
 from ._rules import DeviceTests, DtypeTests, HitConventionTests
 from ._sampler_truth import SamplerTruthTests
 from ._samplers import SamplerTests
+from ._tracing import TracingTests
 from ._values import ValueTests
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "HitConventionTests",
     "KitBase",
     "SamplerTests",
+    "TracingTests",
     "SamplerTruthTests",
     "ValueTests",
 ]
@@ -49,6 +51,7 @@ class BackendConformance(
     DtypeTests,
     ErrorTests,
     DeviceTests,
+    TracingTests,
 ):
     """Every conformance test group. Set ``backend`` to a registered backend name.
 

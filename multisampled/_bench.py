@@ -25,6 +25,7 @@ import multisampled as ms
 ANCHOR = "tensorflow-native"
 ANCHOR_FORWARD = "tensorflow-native-forward"
 BACKENDS = ("numpy", "torch", "jax", "tensorflow")
+TORCH_COMPILED = "torch-compiled"
 FORWARD = "forward"
 FORWARD_BACKWARD = "forward+backward"
 SWEEP_AXES = ("S", "C")
@@ -154,6 +155,28 @@ def torch_step(data: HostData, point: Workload) -> tuple[Step, str, str]:
     return step, FORWARD_BACKWARD, f"functional API, eager, {torch_threads(torch)}"
 
 
+def torch_compiled_step(data: HostData, point: Workload) -> tuple[Step, str, str]:
+    import torch
+
+    w = torch.from_numpy(data.weights).requires_grad_()
+    b = torch.from_numpy(data.biases).requires_grad_()
+    x = torch.from_numpy(data.inputs).requires_grad_()
+    y = torch.from_numpy(data.labels)
+
+    @torch.compile(fullgraph=True)
+    def loss(key: Any) -> Any:
+        return ms.sampled_softmax_loss(w, b, y, x, point.S, point.C, seed=key).sum()
+
+    counter = iter(range(2**31))
+
+    def step() -> None:  # a fresh key each step: fresh negatives, no recompile
+        w.grad = b.grad = x.grad = None
+        loss(torch.tensor([1, next(counter)])).backward()
+
+    note = f"functional API, torch.compile(fullgraph=True), keyed, {torch_threads(torch)}"
+    return step, FORWARD_BACKWARD, note
+
+
 def torch_threads(torch: Any) -> str:
     """Torch's intra-op thread count and where it comes from (the benchmark never sets it)."""
     n = torch.get_num_threads()
@@ -168,34 +191,18 @@ def jax_step(data: HostData, point: Workload) -> tuple[Step, str, str]:
     w, b, x = (jax.numpy.asarray(a) for a in (data.weights, data.biases, data.inputs))
     y = jax.numpy.asarray(data.labels.astype(np.int32))
     S, C = point.S, point.C
-    stream = ms.Generator(1)
 
-    def loss_drawing(w: Any, b: Any, x: Any) -> Any:
-        return ms.sampled_softmax_loss(w, b, y, x, S, C, seed=stream).sum()
+    def loss(w: Any, b: Any, x: Any, key: Any) -> Any:
+        return ms.sampled_softmax_loss(w, b, y, x, S, C, seed=key).sum()
 
-    jitted_drawing = jax.jit(jax.value_and_grad(loss_drawing, argnums=(0, 1, 2)))
-    try:
-        jax.block_until_ready(jitted_drawing(w, b, x))
-    except TypeError:  # the sampler refuses to be traced
-        pass
-    else:
-        def step_inside() -> None:
-            jax.block_until_ready(jitted_drawing(w, b, x))
+    jitted = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))
+    base = jax.random.key(1)
+    counter = iter(range(2**31))
 
-        return step_inside, FORWARD_BACKWARD, "jax.jit(jax.value_and_grad(...)), sampler inside jit"
+    def step() -> None:  # a fresh key each step: fresh negatives
+        jax.block_until_ready(jitted(w, b, x, jax.random.fold_in(base, next(counter))))
 
-    def loss_given(w: Any, b: Any, x: Any, sampled: Any) -> Any:
-        return ms.sampled_softmax_loss(w, b, y, x, S, C, sampled_values=sampled).sum()
-
-    jitted_given = jax.jit(jax.value_and_grad(loss_given, argnums=(0, 1, 2)))
-
-    def step_outside() -> None:
-        sampled = ms.log_uniform_candidate_sampler(y, 1, S, True, C, seed=stream)
-        jax.block_until_ready(jitted_given(w, b, x, tuple(sampled)))
-
-    note = ("jax.jit(jax.value_and_grad(...)); candidates drawn outside jit "
-            "(the built-in sampler cannot run under jit)")
-    return step_outside, FORWARD_BACKWARD, note
+    return step, FORWARD_BACKWARD, "jax.jit(jax.value_and_grad(...)), sampler inside jit (keyed)"
 
 
 def tensorflow_step(data: HostData, point: Workload) -> tuple[Step, str, str]:
@@ -204,36 +211,20 @@ def tensorflow_step(data: HostData, point: Workload) -> tuple[Step, str, str]:
     W, b = tf.Variable(data.weights), tf.Variable(data.biases)
     x, y = tf.constant(data.inputs), tf.constant(data.labels)
     S, C = point.S, point.C
-    stream = ms.Generator(1)
 
-    def gradients(**sampling: Any) -> Any:
+    @tf.function
+    def gradients(key: Any) -> Any:
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = tf.reduce_sum(ms.sampled_softmax_loss(W, b, y, x, S, C, **sampling))
+            loss = tf.reduce_sum(ms.sampled_softmax_loss(W, b, y, x, S, C, seed=key))
         return tape.gradient(loss, [W, b, x])
 
-    def drawing() -> Any:
-        return gradients(seed=stream)
+    counter = iter(range(2**31))
 
-    drawing_fn = tf.function(drawing)
-    try:
-        drawing_fn()
-    except TypeError:  # the sampler refuses to be traced
-        pass
-    else:
-        return drawing_fn, FORWARD_BACKWARD, "tf.function + GradientTape, sampler inside"
+    def step() -> None:  # a fresh key each step: fresh negatives
+        gradients(tf.constant([1, next(counter)], tf.int64))
 
-    def given(sampled: Any) -> Any:
-        return gradients(sampled_values=sampled)
-
-    given_fn = tf.function(given)
-
-    def step_outside() -> None:
-        given_fn(tuple(ms.log_uniform_candidate_sampler(y, 1, S, True, C, seed=stream)))
-
-    note = ("tf.function + GradientTape; candidates drawn eagerly outside "
-            "(the built-in sampler cannot be traced)")
-    return step_outside, FORWARD_BACKWARD, note
+    return step, FORWARD_BACKWARD, "tf.function + GradientTape, sampler inside (keyed)"
 
 
 def native_step(data: HostData, point: Workload, backward: bool = True) -> tuple[Step, str, str]:
@@ -261,6 +252,7 @@ def native_step(data: HostData, point: Workload, backward: bool = True) -> tuple
 STEPS: dict[str, Callable[[HostData, Workload], tuple[Step, str, str]]] = {
     "numpy": numpy_step,
     "torch": torch_step,
+    TORCH_COMPILED: torch_compiled_step,
     "jax": jax_step,
     "tensorflow": tensorflow_step,
     ANCHOR: native_step,
@@ -304,6 +296,8 @@ def load_average() -> Optional[float]:
 def row_names(backends: Sequence[str], anchor: bool) -> list[str]:
     """The rows to run, in table order: the backends, then the anchor rows they need."""
     names = [b for b in BACKENDS if b in backends]
+    if "torch" in names:
+        names.insert(names.index("torch") + 1, TORCH_COMPILED)
     if anchor:
         names.append(ANCHOR)
         if "numpy" in names:

@@ -67,6 +67,7 @@ class Uniform:
         import numpy as np
 
         self.range = self.support = range_max
+        self.key = ("uniform", range_max)
         self.p = float(np.float32(1.0 / range_max))  # TF: double 1/R stored as float
 
     def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
@@ -188,32 +189,38 @@ def _log_uniform_host(range_max: int) -> tuple:
     return (cdf, p), tails
 
 
+def register_builder(key: tuple, build: Callable[[], tuple]) -> None:
+    """Name the host builder of table ``key`` (``build() -> ((cdf, p), tail_masses)``)."""
+    with _builders_lock:
+        _builders.setdefault(key, build)
+
+
 def fixed_unigram(ctx: Ctx, key: tuple, weights: Callable[[], Any]) -> Table:
     """A fixed-unigram table from ``weights() -> float32 [R]`` (TF's FixedUnigramSampler)."""
+    return table(ctx, key, lambda: fixed_unigram_host(weights()))
 
-    def build():
-        import numpy as np
 
-        wv = weights()
-        range_max = wv.shape[0]
-        # TF accumulates the total in float32, entry by entry
-        total = np.cumsum(wv, dtype=np.float32)[-1]
-        if not (np.isfinite(total) and total > 0):
-            raise ValueError(
-                f"fixed unigram weights must have a positive finite total; got {total} "
-                f"(weights: {wv[:8]}{'...' if wv.shape[0] > 8 else ''})"
-            )
-        p = wv / total  # float32 division, as TF's Probability()
-        cum = np.cumsum(wv.astype(np.float64))
-        cdf = cum / cum[-1]  # non-decreasing and ending at 1 exactly
-        asc = np.cumsum(np.sort(wv.astype(np.float64))) / cum[-1]  # mass of the j+1 lightest
+def fixed_unigram_host(wv: Any) -> tuple:
+    """``((cdf float64, p float32), tail_masses)`` of TF's FixedUnigramSampler weights."""
+    import numpy as np
 
-        def tails(n):
-            return asc[range_max - 1 - np.arange(n)]  # mass outside the k heaviest classes
+    range_max = wv.shape[0]
+    # TF accumulates the total in float32, entry by entry
+    total = np.cumsum(wv, dtype=np.float32)[-1]
+    if not (np.isfinite(total) and total > 0):
+        raise ValueError(
+            f"fixed unigram weights must have a positive finite total; got {total} "
+            f"(weights: {wv[:8]}{'...' if wv.shape[0] > 8 else ''})"
+        )
+    p = wv / total  # float32 division, as TF's Probability()
+    cum = np.cumsum(wv.astype(np.float64))
+    cdf = cum / cum[-1]  # non-decreasing and ending at 1 exactly
+    asc = np.cumsum(np.sort(wv.astype(np.float64))) / cum[-1]  # mass of the j+1 lightest
 
-        return (cdf, p), tails
+    def tails(n):
+        return asc[range_max - 1 - np.arange(n)]  # mass outside the k heaviest classes
 
-    return table(ctx, key, build)
+    return (cdf, p), tails
 
 
 class Learned:

@@ -64,8 +64,23 @@ def _bound(dist: Any, s: int) -> int:
     key = getattr(dist, "key", None)
     if key is None:  # distributions whose bound changes (the learned unigram)
         return block_size(dist.tail_masses(s), s)
-    if (key, s) not in _block_sizes:  # a pure function of the distribution and s
-        _block_sizes[(key, s)] = block_size(dist.tail_masses(s), s)
+    return block_bound(key, s)
+
+
+def block_bound(key: tuple, s: int) -> int:
+    """:func:`block_size` of the fixed distribution named ``key`` (``("uniform", R)`` or a
+    table's key): host work of constants, cached, which tracing compilers evaluate at trace
+    time (:data:`multisampled.kernels.HOST_WORK`)."""
+    if (key, s) not in _block_sizes:
+        if key[0] == "uniform":
+            import numpy as np
+
+            tails = (key[1] - np.arange(s, dtype=np.float64)) / key[1]
+        else:
+            from ._distributions import _host_tables
+
+            tails = _host_tables(key)[1](s)
+        _block_sizes[(key, s)] = block_size(tails, s)
     return _block_sizes[(key, s)]
 
 

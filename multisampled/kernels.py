@@ -31,15 +31,18 @@ from ._math import (
 from ._rng import cdf_thresholds, search_cdf, threefry2x32, uniform_int
 from ._unique import (
     BLOCK_FAILURE_PROBABILITY,
+    block_bound,
     block_size,
     expected_count,
     first_new_positions,
     portable_first_distinct,
 )
 
+from .samplers import fixed_unigram_plan  # noqa: E402
+
 #: Host work of Python constants whose results a tracing compiler may take as constants at
 #: trace time (the torch backend marks them with ``torch.compiler.assume_constant_result``).
-HOST_WORK = (table_plan,)
+HOST_WORK = (table_plan, fixed_unigram_plan, block_bound)
 
 __all__ = [
     "BLOCK_FAILURE_PROBABILITY",

@@ -66,7 +66,7 @@ class LayerSpec:
     num_true: int = 1
     sampler: str = "log_uniform"
     remove_accidental_hits: bool = True
-    unigrams: Any = None  # float32 NumPy weights of the fixed-unigram sampler
+    unigrams: Any = None  # the fixed-unigram sampler's weights, a tuple of floats
 
     @classmethod
     def checked(cls, num_classes, embedding_dim, num_sampled, *, num_true=1,
@@ -103,12 +103,13 @@ class LayerSpec:
                 f"unigrams={'None' if unigrams is None else 'weights'}"
             )
         if unigrams is not None:
-            unigrams = _vocab.unigram_array(unigrams)
-            if unigrams.shape[0] != num_classes:
+            weights = _vocab.unigram_array(unigrams)
+            if weights.shape[0] != num_classes:
                 raise ValueError(
                     f"unigrams must have num_classes={num_classes} weights, got "
-                    f"{unigrams.shape[0]}"
+                    f"{weights.shape[0]}"
                 )
+            unigrams = tuple(float(w) for w in weights)  # a constant for tracing compilers
         return cls(num_classes, embedding_dim, num_sampled, num_true, sampler, remove, unigrams)
 
     @property
@@ -136,11 +137,12 @@ def distribution(ctx: Ctx, spec: LayerSpec) -> Any:
         return dists.Uniform(spec.num_classes)
     if spec.sampler == "log_uniform":
         return dists.log_uniform(ctx, spec.num_classes)
-    unigrams = spec.unigrams
-    key = ("fixed_unigram", spec.num_classes, 1.0, 0, 1, 0, _vocab.source_key("", unigrams))
-    return dists.fixed_unigram(
-        ctx, key, lambda: _vocab.fixed_unigram_weights(spec.num_classes, "", 1.0, 0, 1, 0,
-                                                       unigrams))
+    from ._rng import word_dtype
+    from .samplers import fixed_unigram_plan
+
+    word = "int64" if word_dtype(ctx) == ctx.xp.int64 else "uint32"
+    return dists.Table(*fixed_unigram_plan(ctx.backend.name, dists.resolved_device(ctx), word,
+                                           spec.num_classes, "", 1.0, 0, 1, 0, spec.unigrams))
 
 
 def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:

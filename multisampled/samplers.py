@@ -21,7 +21,7 @@ import threading
 from typing import Any, NamedTuple
 
 from . import _distributions as dists
-from . import _seeds, _unique, _vocab
+from . import _rng, _seeds, _unique, _vocab
 from ._checks import (
     check_bool,
     check_int_in,
@@ -117,6 +117,29 @@ def _check_index_range(ctx: Ctx, range_max: int) -> None:
             f"range_max={range_max} is too large for the {ctx.name} backend: class ids must fit "
             f"its index dtype {dtype_name(ctx.index_dtype)} and be below 2**32"
         )
+
+
+def fixed_unigram_plan(backend_name, device, word, range_max, vocab_file, distortion,
+                       num_reserved_ids, num_shards, shard, unigrams) -> tuple:
+    """The fields of the fixed-unigram :class:`~multisampled._distributions.Table`: host work
+    of constants (the weights read once, the tables built and cached), which tracing compilers
+    evaluate at trace time (:data:`multisampled.kernels.HOST_WORK`)."""
+    unigrams = _vocab.unigram_array(unigrams)
+    n_unigrams = unigrams.shape[0]
+    if not vocab_file and n_unigrams == 0:
+        raise ValueError("Must provide either vocab_file or unigrams: both are empty")
+    if vocab_file and n_unigrams:
+        raise ValueError(
+            f"Must only provide one of vocab_file and unigrams: got vocab_file={vocab_file!r} "
+            f"and {n_unigrams} unigrams"
+        )
+    args = (range_max, vocab_file, distortion, num_reserved_ids, num_shards, shard, unigrams)
+    key = ("fixed_unigram", range_max, distortion, num_reserved_ids, num_shards, shard,
+           _vocab.source_key(vocab_file, unigrams))
+    dists.register_builder(key, lambda: dists.fixed_unigram_host(
+        _vocab.fixed_unigram_weights(*args)))
+    tables, p, range_, support = dists.table_plan(backend_name, device, key, word)
+    return tables, p, range_, support, key
 
 
 def _check_unigram_range(range_max: int) -> None:
@@ -366,7 +389,7 @@ def learned_unigram_candidate_sampler(true_classes, num_true, num_sampled, uniqu
 # --------------------------------------------------------------------------- fixed unigram
 
 
-@public(traceable=False)
+@public
 def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
                                     vocab_file="", distortion=1.0, num_reserved_ids=0,
                                     num_shards=1, shard=0, unigrams=(), seed=None, name=None, *,
@@ -380,7 +403,8 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
     weight is raised to ``distortion``. ``range_max`` must equal the number of kept weights, and
     the candidates are shard-local indices in ``[0, range_max)``. ``P(k) = w[k] / sum(w)`` in
     float32. Returns and ``seed`` as :func:`uniform_candidate_sampler`; the weights are read on
-    the host once (under ``jax.jit``/``tf.function`` at trace time).
+    the host once (under a compiler, at trace time: under ``torch.compile`` pass ``unigrams``
+    as a list).
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
@@ -404,23 +428,14 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
             f"{type(vocab_file).__name__}"
         )
     vocab_file = os.fspath(vocab_file)
-    unigrams = _vocab.unigram_array(unigrams)
-    n_unigrams = unigrams.shape[0]
-    if not vocab_file and n_unigrams == 0:
-        raise ValueError("Must provide either vocab_file or unigrams: both are empty")
-    if vocab_file and n_unigrams:
-        raise ValueError(
-            f"Must only provide one of vocab_file and unigrams: got vocab_file={vocab_file!r} "
-            f"and {n_unigrams} unigrams"
-        )
     ctx = context(true_classes, backend=backend)
     seed = _seeds.check_seed(ctx, seed)
     tc = _labels_for(ctx, true_classes, num_true, range_max, "fixed_unigram_candidate_sampler")
-    args = (range_max, vocab_file, float(distortion), num_reserved_ids, num_shards, shard,
-            unigrams)
-    key = ("fixed_unigram", range_max, float(distortion), num_reserved_ids, num_shards, shard,
-           _vocab.source_key(vocab_file, unigrams))
-    dist = dists.fixed_unigram(ctx, key, lambda: _vocab.fixed_unigram_weights(*args))
+    word = "int64" if _rng.word_dtype(ctx) == ctx.xp.int64 else "uint32"
+    plan = fixed_unigram_plan(ctx.backend.name, dists.resolved_device(ctx), word, range_max,
+                              vocab_file, float(distortion), num_reserved_ids, num_shards, shard,
+                              unigrams)
+    dist = dists.Table(*plan)
     if unique and dist.support < num_sampled:
         raise ValueError(
             f"unique=True needs num_sampled={num_sampled} distinct classes but only "

@@ -11,15 +11,14 @@ import re
 from multisampled.conformance import BackendConformance
 from multisampled.conformance.pytest_plugin import backend_names
 
-# Backends whose kit run only happens when MULTISAMPLED_BACKEND names them: eager JAX compiles
-# every operation for every new shape, and the kit takes ~17 min on 2 CPU cores (it passes:
-# `MULTISAMPLED_BACKEND=jax pytest tests/test_conformance.py`, or `tox -e jax`).
-NAMED_ONLY = {"jax"}
-_named = backend_names.__module__ and __import__("multisampled").env_backend_name()
+# Backends whose value, gradient and golden calls run compiled (Backend.compiler()): eager JAX
+# compiles every primitive for every new shape.
+COMPILED = {"jax"}
 
-for _name in [n for n in backend_names() if _named or n not in NAMED_ONLY]:
+for _name in backend_names():
     _cls_name = "TestConformance_" + re.sub(r"\W", "_", _name)
     globals()[_cls_name] = type(
-        _cls_name, (BackendConformance,), {"backend": _name, "__module__": __name__}
+        _cls_name, (BackendConformance,),
+        {"backend": _name, "compile_calls": _name in COMPILED, "__module__": __name__},
     )
 del _name, _cls_name
