@@ -18,7 +18,8 @@ else every installed backend; an unknown name fails with the registry's list of 
 
 The header names the backends under test, their framework versions and devices, and the
 ``MULTISAMPLED_BACKEND`` and ``HYPOTHESIS_PROFILE`` variables. ``HYPOTHESIS_PROFILE=ci`` (or
-``quick``) selects a profile the kit registers when the project has not registered its own.
+``quick``, ``dev``) selects a profile the kit registers when the project has not registered its
+own.
 """
 
 from __future__ import annotations
@@ -40,20 +41,26 @@ def backend_names() -> list:
     return [info.name for info in multisampled.backends() if info.available]
 
 
+PROFILES = {
+    "quick": dict(max_examples=10),
+    "dev": dict(max_examples=20),
+    "ci": dict(max_examples=60, derandomize=True, print_blob=True),
+}
+
+
 def _register_profiles() -> None:
+    """The kit's hypothesis profiles (deadlines off: first calls of a framework compile
+    kernels), registered where the project has not registered its own; then
+    ``$HYPOTHESIS_PROFILE`` is loaded."""
     from hypothesis import HealthCheck, settings
 
     relaxed = [HealthCheck.too_slow, HealthCheck.data_too_large]
-    wanted = {
-        "quick": dict(max_examples=10, deadline=None, suppress_health_check=relaxed),
-        "ci": dict(max_examples=60, deadline=None, derandomize=True, print_blob=True,
-                   suppress_health_check=relaxed),
-    }
-    for name, kwargs in wanted.items():
+    for name, kwargs in PROFILES.items():
         try:
             settings.get_profile(name)
         except Exception:  # not registered by the project: use the kit's
-            settings.register_profile(name, **kwargs)
+            settings.register_profile(name, deadline=None, suppress_health_check=relaxed,
+                                      **kwargs)
     profile = os.environ.get("HYPOTHESIS_PROFILE")
     if profile:
         settings.load_profile(profile)

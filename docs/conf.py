@@ -2,8 +2,8 @@
 
 Each guide page holds a marker line ``<!-- readme-section: TITLE -->`` that is replaced, as
 the page is read, by the README's level-2 section of that title (headings raised one level,
-links to other sections pointed at their pages). Sections the README does not have yet are
-taken from ``docs/README-snippets.md``. Every README section must appear on some page.
+links to other sections pointed at their pages). Every README section must appear on some
+page.
 The build needs no network: no intersphinx, no remote images.
 """
 
@@ -34,7 +34,7 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "README-snippets.md"]
+exclude_patterns = ["_build"]
 
 # the docstrings write TF-style signatures in their first line and plain prose after it
 autodoc_docstring_signature = True
@@ -79,7 +79,6 @@ def _sections(text: str) -> dict[str, str]:
 
 
 README = _sections((ROOT / "README.md").read_text(encoding="utf-8"))
-SNIPPETS = _sections((DOCS / "README-snippets.md").read_text(encoding="utf-8"))
 
 
 def _slug(title: str) -> str:
@@ -104,7 +103,7 @@ def _anchor_pages() -> dict[str, str]:
     out = {}
     for docname, titles in PAGES.items():
         for title in titles:
-            body = README.get(title) or SNIPPETS.get(title, "")
+            body = README.get(title, "")
             for heading in re.findall(r"^#{2,6} (.+)$", body, flags=re.M):
                 out[_slug(heading)] = docname
     return out
@@ -115,8 +114,6 @@ ANCHORS = _anchor_pages()
 
 def _section_text(title: str, docname: str) -> str:
     body = README.get(title)
-    if body is None:
-        body = SNIPPETS.get(title)
     if body is None:
         _log.warning(f"{docname}: README.md has no section {title!r}", type="multisampled")
         return ""

@@ -15,14 +15,22 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar, overload
 
 from . import _registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def public(fn: F = None, *, traceable: bool = True) -> Any:
+@overload
+def public(fn: F) -> F: ...
+
+
+@overload
+def public(*, traceable: bool = True) -> Callable[[F], F]: ...
+
+
+def public(fn: Optional[F] = None, *, traceable: bool = True) -> Any:
     """``fn`` behind the check for a compiler's trace (one lock-free probe per backend that has
     one; nothing else when no compiler is tracing). ``traceable=False``: even keyed calls leave
     the trace (host work that no compiler can trace: a vocabulary file, a learned state)."""

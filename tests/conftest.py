@@ -1,28 +1,13 @@
-"""Project-wide test configuration: hypothesis profiles.
+"""Project-wide test configuration.
 
-``HYPOTHESIS_PROFILE=ci`` selects the thorough profile (CI); the default is quick.
+The hypothesis profiles are the conformance kit's (``multisampled.conformance.pytest_plugin``):
+``dev`` by default here, ``HYPOTHESIS_PROFILE=ci`` for CI's thorough, derandomized run. The
+kit's plugin also prints a report header naming the backends under test, their framework
+versions and devices, and the relevant environment variables.
 """
 
 import os
 
-from hypothesis import HealthCheck, settings
+os.environ.setdefault("HYPOTHESIS_PROFILE", "dev")
 
-settings.register_profile(
-    "default",
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "ci",
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    print_blob=True,
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-
-# The conformance kit's opt-in plugin: fixtures, and a report header naming the backends under
-# test, their framework versions and devices, and the relevant environment variables.
 pytest_plugins = ["multisampled.conformance.pytest_plugin"]

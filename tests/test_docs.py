@@ -38,12 +38,14 @@ def test_api_reference_documents_every_public_name(html):
     import multisampled.plugin
 
     ids = _ids(html / "api.html")
-    modules = {"v1"}
+    modules = {"v1", "kernels", "backends"}
     expected = {f"multisampled.{n}" for n in multisampled.__all__ if n not in modules}
     expected |= {f"module-multisampled.{n}" for n in modules}
     expected |= {f"multisampled.plugin.{n}" for n in multisampled.plugin.__all__}
     expected |= {f"multisampled.conformance.{n}" for n in multisampled.conformance.__all__}
-    expected |= {"module-multisampled.torch", "module-multisampled.plugin"}
+    expected |= {"module-multisampled.torch", "module-multisampled.plugin",
+                 "module-multisampled.layers"}
+    expected |= {f"multisampled.kernels.{n}" for n in multisampled.kernels.__all__}
     try:
         import multisampled.torch
     except ImportError:

@@ -175,7 +175,8 @@ def _summary(result) -> str:
 def test_kit_passes_unmutated(tmp_path, backend):
     _needs(backend)
     selection = " or ".join(
-        f"({sel})" for _, sel, b in MUTATIONS.values() if b == backend
+        [f"({sel})" for _, sel, b in MUTATIONS.values() if b == backend]
+        + (list(HEADLINE) if backend == "numpy" else [])
     )
     result = _run_kit(tmp_path, "", selection, backend)
     assert result.returncode == 0, _summary(result)
@@ -190,3 +191,17 @@ def test_kit_catches_mutation(tmp_path, mutation):
     # 1 = tests failed (2+ would be an interrupted run or a broken patch, not a detection)
     assert result.returncode == 1, f"mutation {mutation!r} went undetected:\n{_summary(result)}"
     assert "AssertionError" in result.stdout or "Error" in result.stdout, _summary(result)
+
+
+# the headline losses: each must fail on its own under the mutations of the math they share
+HEADLINE = ("test_sampled_softmax_loss_values", "test_nce_loss_values",
+            "test_rank_sampled_softmax_loss_values")
+
+
+@pytest.mark.parametrize("test_name", HEADLINE)
+@pytest.mark.parametrize("mutation", ["log_q_not_subtracted", "soft_labels_not_one_over_t"])
+def test_each_headline_loss_catches_the_math_mutations(tmp_path, mutation, test_name):
+    patch, _, backend = MUTATIONS[mutation]
+    result = _run_kit(tmp_path, patch, test_name, backend)
+    assert result.returncode == 1, (
+        f"{test_name} passed under mutation {mutation!r}:\n{_summary(result)}")
