@@ -101,77 +101,91 @@ def sampled_softmax_with_cross_entropy(
         )
     check_shape("label", label, (n, num_true), "[N of logits, num_true]")
     cdtype = compute_dtype(xp, logits.dtype)
-    index = ctx.index_dtype
-    width = num_true + num_samples
-
     if use_customized_samples:
-        if customized_samples is None or customized_probabilities is None:
-            raise ValueError(
-                "use_customized_samples=True needs both customized_samples and "
-                f"customized_probabilities; got customized_samples="
-                f"{'None' if customized_samples is None else 'an array'}, "
-                f"customized_probabilities="
-                f"{'None' if customized_probabilities is None else 'an array'}"
-            )
-        samples = ctx.asarray(customized_samples)
-        probs = ctx.asarray(customized_probabilities)
-        check_integer_ids(ctx, "customized_samples", samples)
-        check_shape("customized_samples", samples, (n, width), "[N, num_true + num_samples]")
-        check_floating(ctx, "customized_probabilities", probs)
-        check_shape(
-            "customized_probabilities", probs, (n, width), "[N, num_true + num_samples]"
-        )
-        check_value_range(ctx, "customized_samples", samples, 0, k)
-        # Paddle clamps ln(0) and ln(inf) to -/+1e20 and returns a finite loss: reproduced.
-        # A negative or NaN probability gives Paddle a NaN loss: refused.
-        check_non_negative(ctx, "customized_probabilities", probs)
-        samples = keep_in_range(ctx, _cast(ctx, samples, index), 0, k)
-        probs = _cast(ctx, ctx.stop_gradient(probs), cdtype)
-        picked = _gather_per_row(ctx, logits, samples)
-        true_samples, sampled_samples = samples[:, :num_true], samples[:, num_true:]
+        picked, probs, true_samples, sampled_samples = _customized(
+            ctx, logits, num_true, num_samples, customized_samples, customized_probabilities,
+            cdtype)
     else:
-        if num_samples > k:
-            raise ValueError(
-                f"num_samples={num_samples} cannot be greater than the number of classes "
-                f"K = logits.shape[1] = {k}: negatives are drawn without repetition"
-            )
-        check_value_range(ctx, "label", label, 0, k)
-        label = keep_in_range(ctx, _cast(ctx, label, index), 0, k)
-        negatives, num_tries = _paddle_negatives(ctx, k, num_samples, seed)
-        negatives = _cast(ctx, negatives, index)
-        neg_prob = _paddle_log_uniform_prob(ctx, negatives, k)
-        true_prob = _paddle_log_uniform_prob(ctx, label, k)
-        probs = xp.concat(
-            [
-                _unique.expected_count(xp, true_prob, num_samples, num_tries, cdtype),
-                xp.broadcast_to(
-                    _unique.expected_count(xp, neg_prob, num_samples, num_tries, cdtype)[None, :],
-                    (n, num_samples),
-                ),
-            ],
-            axis=1,
-        )
-        picked = xp.concat(
-            [_gather_per_row(ctx, logits, label), xp.take(logits, negatives, axis=1)], axis=1
-        )
-        true_samples, sampled_samples = label, negatives[None, :]
-
-    z = _cast(ctx, picked, cdtype)
-    if remove_accidental_hits:
-        # every sampled column equal to one of the row's first T sample columns
-        hits = xp.broadcast_to(equal_any(xp, true_samples, sampled_samples), (n, num_samples))
-        mask = xp.concat(
-            [xp.zeros((n, num_true), dtype=cdtype, device=ctx.device), xp.astype(hits, cdtype)],
-            axis=1,
-        )
-        z = z - mask * PADDLE_MASK
-    import numpy as np
-
-    with np.errstate(divide="ignore"):  # ln 0 = -inf is clamped below, as Paddle does
-        log_probs = xp.log(probs)
-    z = _clamp_inf(ctx, z - _clamp_inf(ctx, log_probs))
+        picked, probs, true_samples, sampled_samples = _drawn(
+            ctx, logits, label, num_true, num_samples, seed, cdtype)
+    z = _sampled_logits(ctx, picked, probs, true_samples, sampled_samples, num_true,
+                        remove_accidental_hits, cdtype)
     loss = _paddle_soft_label_cross_entropy(ctx, z, num_true)
     return xp.reshape(_cast(ctx, loss, logits.dtype), (n, 1))
+
+
+def _customized(ctx: Ctx, logits, num_true, num_samples, customized_samples,
+                customized_probabilities, cdtype) -> tuple:
+    """``(picked logits, probabilities, true samples, sampled samples)`` of the customized
+    samples ``[N, T+S]``, checked."""
+    n, k = int(logits.shape[0]), int(logits.shape[1])
+    width = num_true + num_samples
+    if customized_samples is None or customized_probabilities is None:
+        raise ValueError(
+            "use_customized_samples=True needs both customized_samples and "
+            f"customized_probabilities; got customized_samples="
+            f"{'None' if customized_samples is None else 'an array'}, "
+            f"customized_probabilities="
+            f"{'None' if customized_probabilities is None else 'an array'}"
+        )
+    samples = ctx.asarray(customized_samples)
+    probs = ctx.asarray(customized_probabilities)
+    check_integer_ids(ctx, "customized_samples", samples)
+    check_shape("customized_samples", samples, (n, width), "[N, num_true + num_samples]")
+    check_floating(ctx, "customized_probabilities", probs)
+    check_shape("customized_probabilities", probs, (n, width), "[N, num_true + num_samples]")
+    check_value_range(ctx, "customized_samples", samples, 0, k)
+    # Paddle clamps ln(0) and ln(inf) to -/+1e20 and returns a finite loss: reproduced.
+    # A negative or NaN probability gives Paddle a NaN loss: refused.
+    check_non_negative(ctx, "customized_probabilities", probs)
+    samples = keep_in_range(ctx, _cast(ctx, samples, ctx.index_dtype), 0, k)
+    probs = _cast(ctx, ctx.stop_gradient(probs), cdtype)
+    picked = _gather_per_row(ctx, logits, samples)
+    return picked, probs, samples[:, :num_true], samples[:, num_true:]
+
+
+def _drawn(ctx: Ctx, logits, label, num_true, num_samples, seed, cdtype) -> tuple:
+    """``(picked logits, probabilities, true samples, sampled samples)`` with the labels and
+    ``num_samples`` log-uniform negatives drawn without repetition."""
+    xp = ctx.xp
+    n, k = int(logits.shape[0]), int(logits.shape[1])
+    if num_samples > k:
+        raise ValueError(
+            f"num_samples={num_samples} cannot be greater than the number of classes "
+            f"K = logits.shape[1] = {k}: negatives are drawn without repetition"
+        )
+    check_value_range(ctx, "label", label, 0, k)
+    label = keep_in_range(ctx, _cast(ctx, label, ctx.index_dtype), 0, k)
+    negatives, num_tries = _paddle_negatives(ctx, k, num_samples, seed)
+    negatives = _cast(ctx, negatives, ctx.index_dtype)
+    neg_q = _unique.expected_count(xp, _paddle_log_uniform_prob(ctx, negatives, k),
+                                   num_samples, num_tries, cdtype)
+    true_q = _unique.expected_count(xp, _paddle_log_uniform_prob(ctx, label, k), num_samples,
+                                    num_tries, cdtype)
+    probs = xp.concat([true_q, xp.broadcast_to(neg_q[None, :], (n, num_samples))], axis=1)
+    picked = xp.concat(
+        [_gather_per_row(ctx, logits, label), xp.take(logits, negatives, axis=1)], axis=1
+    )
+    return picked, probs, label, negatives[None, :]
+
+
+def _sampled_logits(ctx: Ctx, picked, probs, true_samples, sampled_samples, num_true,
+                    remove_accidental_hits, cdtype) -> Any:
+    """Paddle's ``SampledLogits``: hits get ``1e20`` subtracted (every match), then the clamped
+    ``ln Q``; +-inf clamped to +-1e20."""
+    import numpy as np
+
+    xp = ctx.xp
+    z = _cast(ctx, picked, cdtype)
+    if remove_accidental_hits:
+        n, num_samples = z.shape[0], z.shape[1] - num_true
+        # every sampled column equal to one of the row's first T sample columns
+        hits = xp.broadcast_to(equal_any(xp, true_samples, sampled_samples), (n, num_samples))
+        mask = xp.concat([xp.zeros_like(z[:, :num_true]), xp.astype(hits, cdtype)], axis=1)
+        z = z - mask * PADDLE_MASK
+    with np.errstate(divide="ignore"):  # ln 0 = -inf is clamped below, as Paddle does
+        log_probs = xp.log(probs)
+    return _clamp_inf(ctx, z - _clamp_inf(ctx, log_probs))
 
 
 def _gather_per_row(ctx: Ctx, logits: Any, columns: Any) -> Any:
