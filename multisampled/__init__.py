@@ -33,6 +33,11 @@ from . import kernels, v1
 # the callable package of the built-in backends: ``multisampled.backends()`` lists the
 # registered backends, ``multisampled.backends.torch`` is a module (it imports no framework)
 from . import backends  # noqa: E402
+from . import _registry as _plugins  # noqa: E402
+
+# Load the plugins now (they import no framework): loading takes a lock, which a compiler
+# tracing the first call of a function (torch.compile) could not trace.
+_plugins.plugin_manager()
 
 __version__ = "0.1.0"
 
