@@ -7,6 +7,10 @@ backend against TensorFlow's own ``tf.nn.sampled_softmax_loss``.
 
 Progress goes to stderr (a tqdm bar on a terminal when tqdm is installed, plain lines
 otherwise), so that ``--json`` output on stdout stays clean.
+
+This module parses the arguments and runs the commands; ``check``'s cases and its matrix live
+in ``_cli_check``, ``bench``'s options and its report in ``_cli_bench``, its workloads and
+timing in ``_bench``.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Callable, Optional, Sequence, TextIO
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 import multisampled as ms
 
 from . import _bench
+from ._cli_bench import _BENCH_DESCRIPTION, _require_matplotlib, add_arguments, write_report
+from ._cli_check import _cases, _print_matrix, _problem, _status, numpy_only_note
 
 ENV_VAR = "MULTISAMPLED_BACKEND"
 
@@ -111,121 +117,7 @@ class Progress:
             self._bar.close()
 
 
-def _problem(seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    B, D, C, S, T = 8, 16, 50, 10, 2
-    labels = rng.integers(0, C, (B, T)).astype("int64")
-    labels[0, 1] = labels[0, 0]  # a repeated true label
-    return dict(
-        B=B, D=D, C=C, S=S, T=T,
-        weights=(rng.standard_normal((C, D)) * 0.3).astype("float32"),
-        biases=(rng.standard_normal(C) * 0.1).astype("float32"),
-        inputs=rng.standard_normal((B, D)).astype("float32"),
-        labels=labels,
-        logits=rng.standard_normal((B, C)).astype("float32"),
-        # customized Paddle samples: true labels first, then per-row negatives with a hit
-        custom_samples=np.concatenate(
-            [labels[:, :1], rng.integers(0, C, (B, S)), labels[:, :1]], axis=1
-        ).astype("int64"),
-        custom_probs=rng.uniform(0.05, 0.9, (B, S + 2)).astype("float32"),
-        candidates=np.array([3, 7, 7, 11, 2, 40, 41, 3, 9, 0], dtype="int64"),
-    )
-
-
-def _cases(p: dict) -> dict[str, Callable[[Callable], Any]]:
-    """API name -> f(to_backend) returning a tuple of results."""
-    B, C, S, T = p["B"], p["C"], p["S"], p["T"]
-
-    def sv(to: Callable) -> tuple:
-        # explicit sampled values so the loss checks do not depend on the sampler
-        counts = np.full(S, 0.5, "float32")
-        true_counts = np.full((B, T), 0.25, "float32")
-        return (to(p["candidates"]), to(true_counts), to(counts))
-
-    def shards(to: Callable, arr: np.ndarray) -> list:
-        # the "mod" layout: shard p holds ids p, p+3, p+6, ...
-        return [to(np.ascontiguousarray(arr[p::3])) for p in range(3)]
-
-    return {
-        "log_uniform_candidate_sampler": lambda to: tuple(
-            ms.log_uniform_candidate_sampler(to(p["labels"]), T, S, True, C, seed=7)
-        ),
-        "uniform_candidate_sampler": lambda to: tuple(
-            ms.uniform_candidate_sampler(to(p["labels"]), T, S, False, C, seed=7)
-        ),
-        "learned_unigram_candidate_sampler": lambda to: tuple(
-            ms.LearnedUnigramSampler(C)(to(p["labels"]), T, S, True, seed=7)
-        ),
-        "fixed_unigram_candidate_sampler": lambda to: tuple(
-            ms.fixed_unigram_candidate_sampler(
-                to(p["labels"]), T, S, True, C, unigrams=list(range(1, C + 1)), seed=7
-            )
-        ),
-        "all_candidate_sampler": lambda to: tuple(
-            ms.all_candidate_sampler(to(p["labels"] % S), T, S, True)
-        ),
-        "compute_accidental_hits": lambda to: tuple(
-            ms.compute_accidental_hits(to(p["labels"]), to(p["candidates"]), T)
-        ),
-        "compute_sampled_logits": lambda to: tuple(
-            ms.compute_sampled_logits(
-                to(p["weights"]), to(p["biases"]), to(p["labels"]), to(p["inputs"]), S, C,
-                num_true=T, sampled_values=sv(to), remove_accidental_hits=True,
-            )
-        ),
-        "sampled_softmax_loss": lambda to: (
-            ms.sampled_softmax_loss(
-                to(p["weights"]), to(p["biases"]), to(p["labels"]), to(p["inputs"]), S, C,
-                num_true=T, seed=7,
-            ),
-        ),
-        "v1.sampled_softmax_loss (mod shards)": lambda to: (
-            ms.v1.sampled_softmax_loss(
-                shards(to, p["weights"]), shards(to, p["biases"]), to(p["labels"]),
-                to(p["inputs"]), S, C, num_true=T, sampled_values=sv(to),
-            ),
-        ),
-        "nce_loss": lambda to: (
-            ms.nce_loss(
-                to(p["weights"]), to(p["biases"]), to(p["labels"]), to(p["inputs"]), S, C,
-                num_true=T, seed=7,
-            ),
-        ),
-        "rank_sampled_softmax_loss": lambda to: (
-            ms.rank_sampled_softmax_loss(
-                to(p["weights"]), to(p["biases"]), to(p["labels"]), to(p["inputs"]), S, 4, C,
-                num_true=T, seed=7,
-            ),
-        ),
-        "sampled_softmax_with_cross_entropy": lambda to: (
-            ms.sampled_softmax_with_cross_entropy(
-                to(p["logits"]), to(p["labels"][:, :1]), S, seed=7
-            ),
-        ),
-        "sampled_softmax_with_cross_entropy (customized)": lambda to: (
-            ms.sampled_softmax_with_cross_entropy(
-                to(p["logits"]), to(p["labels"][:, :1]), S + 1,
-                use_customized_samples=True,
-                customized_samples=to(p["custom_samples"]),
-                customized_probabilities=to(p["custom_probs"]),
-            ),
-        ),
-    }
-
-
-def _compare(ref: tuple, got: tuple) -> str:
-    if len(ref) != len(got):
-        return f"FAIL: {len(got)} outputs, expected {len(ref)}"
-    for i, (r, g) in enumerate(zip(ref, got)):
-        if r.shape != g.shape:
-            return f"FAIL: output {i} shape {g.shape}, expected {r.shape}"
-        if r.dtype.kind in "iub":
-            if not np.array_equal(r, g):
-                return f"FAIL: output {i} differs (integers must be identical)"
-        elif not np.allclose(g.astype("float64"), r.astype("float64"), rtol=2e-5, atol=1e-5):
-            err = float(np.max(np.abs(g.astype("float64") - r.astype("float64"))))
-            return f"FAIL: output {i} max abs error {err:.3g}"
-    return "pass"
+# check
 
 
 def _run_backend(name: str, cases: dict, progress: Progress) -> dict[str, Any]:
@@ -244,17 +136,6 @@ def _run_backend(name: str, cases: dict, progress: Progress) -> dict[str, Any]:
         except Exception as exc:  # report, do not stop the matrix
             results[api] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
     return results
-
-
-def _status(name: str, ref: Any, got: Any) -> str:
-    if isinstance(got, str):
-        return got
-    if name == "numpy":
-        finite = all(np.all(np.isfinite(o)) for o in got if o.dtype.kind == "f")
-        return "pass" if finite else "FAIL: non-finite values"
-    if isinstance(ref, str):
-        return "n/a (numpy failed)"
-    return _compare(ref, got)
 
 
 def run_check(
@@ -276,39 +157,6 @@ def run_check(
     }
     ok = all(status == "pass" for row in matrix.values() for status in row.values())
     return matrix, ok
-
-
-def numpy_only_note(names: Sequence[str], installed: Sequence[str]) -> Optional[str]:
-    """The warning that a check of NumPy alone compares NumPy with itself."""
-    if list(names) != ["numpy"]:
-        return None
-    others = [n for n in installed if n != "numpy"]
-    if others:
-        return ("note: only the numpy backend ran (--backend numpy), so this check compares "
-                f"NumPy with itself; leave out --backend to compare with {', '.join(others)}")
-    return ("note: numpy is the only installed backend, so this check compares NumPy with "
-            "itself; install another to compare frameworks: pip install 'multisampled[torch]' "
-            "(or [jax], [tensorflow])")
-
-
-def _print_matrix(matrix: dict, out: Optional[TextIO] = None) -> None:
-    out = out or sys.stdout
-    names = list(next(iter(matrix.values())).keys())
-    w0 = max(len(k) for k in matrix) + 2
-    widths = [max(len(n), 6) + 2 for n in names]
-    out.write("api".ljust(w0) + "".join(n.ljust(w) for n, w in zip(names, widths)) + "\n")
-    details = []
-    for api, row in matrix.items():
-        cells = []
-        for n, w in zip(names, widths):
-            status = row.get(n, "-")
-            short = "pass" if status == "pass" else status.split(":")[0]
-            if status != "pass":
-                details.append(f"  {api} on {n}: {status}")
-            cells.append(short.ljust(w))
-        out.write(api.ljust(w0) + "".join(cells) + "\n")
-    if details:
-        out.write("\nfailures:\n" + "\n".join(details) + "\n")
 
 
 def _devices(name: str) -> list[str]:
@@ -384,26 +232,6 @@ def _bench_backends(requested: Optional[list[str]]) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            "--plot needs matplotlib, which is not installed; install it with: "
-            "pip install 'multisampled[plot]'"
-        ) from None
-
-
-def _write_json(report: dict, path: str) -> None:
-    text = json.dumps(report, indent=1)
-    if path == "-":
-        print(text)
-        return
-    with open(path, "w") as f:
-        f.write(text + "\n")
-    print(f"wrote {path}", file=sys.stderr)
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.plot:
         _require_matplotlib()
@@ -417,59 +245,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     report = _bench.run(workload, backends, args.repeats, args.warmup, anchor, points,
                         progress.advance)
     progress.close()
-    report["sweep"] = None if axis is None else {"axis": axis, "values": [
-        getattr(p, axis) for p in points]}
-    lines = _bench.table_lines(report, axis)
-    report["summary"] = lines[-1]
-    if args.json:
-        _write_json(report, args.json)
-    if args.plot:
-        _bench.plot(report, args.plot, axis or "S")
-        print(f"wrote {args.plot}", file=sys.stderr)
-    table_out = sys.stderr if args.json == "-" else sys.stdout
-    print("\n".join(lines), file=table_out)
-    return 1 if any(r["error"] for r in report["rows"]) else 0
+    return write_report(report, args, axis, points)
 
 
 # arguments
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v.replace("_", "")) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers such as 256,512,1024, got {text!r}"
-        )
-    return values
-
-
-def _png_path(text: str) -> str:
-    if not text.lower().endswith(".png"):
-        raise argparse.ArgumentTypeError(f"expected a file name ending in .png, got {text!r}")
-    return text
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -512,41 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_BENCH_DESCRIPTION,
     )
-    pn.add_argument("--workload", choices=sorted(_bench.WORKLOADS), default="cpu-medium",
-                    help="problem size (default: cpu-medium)")
-    pn.add_argument("--backend", action="append", metavar="NAME",
-                    help="time only this backend (repeatable; default: every installed one)")
-    pn.add_argument("--repeats", type=_positive_int, default=20, metavar="N",
-                    help="timed steps per row (default: 20)")
-    pn.add_argument("--warmup", type=_non_negative_int, default=3, metavar="N",
-                    help="untimed steps before them (default: 3)")
-    pn.add_argument("--json", metavar="PATH",
-                    help="write the report as JSON to PATH (- for stdout)")
-    pn.add_argument("--plot", type=_png_path, metavar="PATH.png",
-                    help="plot step time against S (or --sweep C) to a PNG; "
-                    "needs pip install 'multisampled[plot]'")
-    pn.add_argument("--sweep", choices=_bench.SWEEP_AXES,
-                    help="run the workload at several S (or C) values "
-                    "(default with --plot or --sweep-values: S)")
-    pn.add_argument("--sweep-values", type=_int_list, metavar="N,N,...",
-                    help="the swept values (default: 1/4, 1/2, 1 and 2 times the workload's)")
+    add_arguments(pn)
     pn.set_defaults(func=_cmd_bench)
     return parser
-
-
-_BENCH_DESCRIPTION = f"""\
-Time one training step of sampled_softmax_loss (float32 forward and backward, the built-in
-log-uniform sampler drawing fresh negatives inside every step) on each installed backend,
-and TensorFlow's own tf.nn.sampled_softmax_loss in tf.function with GradientTape as the
-anchor. NumPy has no autodiff: its row is the forward alone, compared with the anchor's
-forward. Frameworks run at their defaults (thread counts included).
-
-workloads:
-{chr(10).join(f"  {name:<11} {wl.describe()}" for name, wl in _bench.WORKLOADS.items())}
-
-The table gives median milliseconds and the ratio to the anchor; its last line lists the
-ratios. The JSON report adds every step's time, versions and the 1-minute load average.
-"""
 
 
 # entry point

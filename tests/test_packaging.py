@@ -63,15 +63,18 @@ def test_wheel_file_list(wheel):
         "multisampled/backends/numpy.py",
         "multisampled/backends/torch.py",
         "multisampled/conformance/__init__.py",
-        "multisampled/conformance/reference.py",
+        "multisampled/conformance/reference/__init__.py",
     ]:
         assert required in names, f"{required} missing from the wheel"
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
     assert not [n for n in names if n.rsplit("/", 1)[-1].startswith("test_")]
     # every sub-package of the source tree made it into the wheel (no explicit package list)
     for folder, pkg in (("backends", "multisampled/backends"), ("conformance", "multisampled/conformance")):
-        for py in (ROOT / folder).glob("*.py"):
-            assert f"{pkg}/{py.name}" in names, f"{folder}/{py.name} not in the wheel"
+        for py in (ROOT / folder).rglob("*.py"):
+            if not (py.parent / "__init__.py").is_file():
+                continue  # not a package (golden/ holds the scripts that made its data)
+            rel = py.relative_to(ROOT / folder).as_posix()
+            assert f"{pkg}/{rel}" in names, f"{folder}/{rel} not in the wheel"
     ep = zipfile.ZipFile(wheel).read(
         f"multisampled-{multisampled.__version__}.dist-info/entry_points.txt"
     ).decode()
