@@ -9,10 +9,14 @@ forward
     ``z = b_s - log Q_s + x @ W_s^T`` (one ``addmm``), the accidental hits' ``-FLT_MAX`` added,
     then ``e = exp(z - max)`` in place and its row sums; ``lse = max + log(sum)``.
 backward
-    ``G = e * (g / sum)`` in place over ``e`` (the softmax needs no second ``exp``), the bias
-    gradient as its column sums, and two GEMMs (``G @ W_s``, ``G^T @ x``).
+    ``G = e * (g / sum)`` (the softmax needs no second ``exp``; ``e`` is kept, so a second
+    ``backward(retain_graph=True)`` works), the bias gradient as its column sums, and two GEMMs
+    (``G @ W_s``, ``G^T @ x``).
 
-Everything is computed in float32 (float64 for float64 inputs), as the kernel does.
+Everything is computed in float32 (float64 for float64 inputs), as the kernel does. Under
+``torch.autocast`` the node runs with autocast off and does what autocast does for its own
+operations: the three GEMMs in the autocast dtype (their outputs in float32), everything else,
+the softmax included, in float32.
 :func:`first_distinct` finds the first ``S`` distinct classes of a block of draws with a
 per-class table instead of sorting. :class:`TakeRows` is the row gather of the torch backend's
 ``take_rows``: PyTorch's own gradient, with CPU zeros that need not be filled.
@@ -122,13 +126,14 @@ class SampledSoftmaxCE(torch.autograd.Function):
     Inputs as :func:`multisampled.kernels.sampled_softmax`: ``x [B, D]``, ``true_w [B*T, D]``,
     ``true_b [B*T]``, ``sampled_w [S, D]``, ``sampled_b [S]``, ``log_q_true`` (to ``[B, T]``)
     and ``log_q_sampled [S]`` (no gradient), ``hits`` a bool ``[B, S]`` mask or None, and
-    ``num_true``. Gradients reach ``x`` and the rows. Under ``create_graph=True`` the backward
-    is the portable kernel's own autograd, so second derivatives are exact.
+    ``num_true``, and ``gemm`` the dtype of the GEMMs (the compute dtype, or autocast's).
+    Gradients reach ``x`` and the rows. Under ``create_graph=True`` the backward is the portable
+    kernel's own autograd, so second derivatives are exact.
     """
 
     @staticmethod
     def forward(ctx, x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits,
-                num_true):
+                num_true, gemm):
         B, D = x.shape
         T = num_true
         cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -142,7 +147,11 @@ class SampledSoftmaxCE(torch.autograd.Function):
             true_logits = (xc[:, None, :] * twc.view(B, T, D)).sum(dim=2)
         true_logits += true_adj
         # shared negatives: b - log Q + x @ W_s^T, [B, S] (one addmm)
-        z = torch.addmm(sampled_b.to(cdtype) - log_q_sampled.to(cdtype), xc, swc.t())
+        adj = sampled_b.to(cdtype) - log_q_sampled.to(cdtype)
+        if gemm == cdtype:
+            z = torch.addmm(adj, xc, swc.t())
+        else:
+            z = torch.mm(xc.to(gemm), swc.to(gemm).t()).to(cdtype).add_(adj)
         if hits is not None:
             z.add_(torch.where(hits, -FLT_MAX, 0.0).to(cdtype))
         # softmax over [true | sampled] without concatenating: shift by the row max of both
@@ -154,7 +163,7 @@ class SampledSoftmaxCE(torch.autograd.Function):
         loss = lse - (true_logits[:, 0] if T == 1 else true_logits.sum(dim=1) / T)
         ctx.save_for_backward(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
                               log_q_sampled, hits, e, e_true, total)
-        ctx.num_true = T
+        ctx.num_true, ctx.gemm = T, gemm
         return loss
 
     @staticmethod
@@ -166,23 +175,24 @@ class SampledSoftmaxCE(torch.autograd.Function):
             return _portable_backward(grad, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
                                       log_q_sampled, hits, T)
         B, D = x.shape
-        cdtype = e.dtype
-        xc, twc, swc = x.to(cdtype), true_w.to(cdtype), sampled_w.to(cdtype)
+        cdtype, gemm = e.dtype, ctx.gemm
+        xc, twc = x.to(cdtype), true_w.to(cdtype)
         scale = grad.to(cdtype) / total  # [B]
-        # d loss / d z = softmax * g (in place over e: it is not needed afterwards)
-        gz = e.mul_(scale[:, None])
+        # d loss / d z = softmax * g (e stays intact for a retained graph's next backward)
+        gz = e * scale[:, None]
         # d/d true_logits of lse - mean(true): softmax share minus 1/T, times g
         d_true = e_true * scale[:, None] - grad.to(cdtype)[:, None] / T  # [B, T]
         d_true_w = (d_true[:, :, None] * xc[:, None, :]).reshape(B * T, D)
-        d_sampled_w = torch.mm(gz.t(), xc)
-        dx = torch.mm(gz, swc)
+        gzg = gz.to(gemm)
+        d_sampled_w = torch.mm(gzg.t(), x.to(gemm))
+        dx = torch.mm(gzg, sampled_w.to(gemm)).to(cdtype)
         if T == 1:
             dx.addcmul_(d_true, twc)
         else:
             dx += (d_true[:, :, None] * twc.view(B, T, D)).sum(dim=1)
         return (dx.to(x.dtype), d_true_w.to(true_w.dtype), d_true.reshape(-1).to(true_b.dtype),
                 d_sampled_w.to(sampled_w.dtype), gz.sum(dim=0).to(sampled_b.dtype), None, None,
-                None, None)
+                None, None, None)
 
 
 def _portable_backward(grad, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
@@ -198,14 +208,23 @@ def _portable_backward(grad, x, true_w, true_b, sampled_w, sampled_b, log_q_true
         loss = kernels.sampled_softmax(xp, *leaves, log_q_true, log_q_sampled, hits, num_true,
                                        lambda a: a.detach())
         grads = torch.autograd.grad(loss, leaves, grad, create_graph=True, allow_unused=True)
-    return (*grads, None, None, None, None)
+    return (*grads, None, None, None, None, None)
 
 
 def sampled_softmax(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits,
                     num_true: int) -> torch.Tensor:
-    """:class:`SampledSoftmaxCE`: TF's per-example sampled softmax loss ``[B]``."""
-    return SampledSoftmaxCE.apply(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
-                                  log_q_sampled, hits, num_true)
+    """:class:`SampledSoftmaxCE`: TF's per-example sampled softmax loss ``[B]``; under
+    ``torch.autocast`` its GEMMs run in the autocast dtype (the rest in float32)."""
+    cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    device = x.device.type
+    if not torch.is_autocast_enabled(device):
+        return SampledSoftmaxCE.apply(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                                      log_q_sampled, hits, num_true, cdtype)
+    # autocast leaves float64 alone, as it does for its own matmuls
+    gemm = cdtype if cdtype == torch.float64 else torch.get_autocast_dtype(device)
+    with torch.autocast(device, enabled=False):
+        return SampledSoftmaxCE.apply(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                                      log_q_sampled, hits, num_true, gemm)
 
 
 class SparseRows(torch.autograd.Function):

@@ -43,6 +43,10 @@ def check_shards(
     dtypes, unknown strategy (only with > 1 shard, as in TF), sizes off the layout, and "div"
     with fewer ids than shards.
     """
+    if params is None:
+        hint = (" (TF's losses have no no-bias mode: pass zeros of shape [num_classes] for no "
+                "bias)") if rank == 1 else ""
+        raise TypeError(f"{name} must be an array or a list of shards, got None{hint}")
     shards = as_shards(params)
     if not shards:
         raise ValueError(f"{name} must be an array or a non-empty list of shards, got []")

@@ -2,11 +2,13 @@
 table (``multisampled.torch.SampledSoftmaxLoss``, a Keras or Flax layer): arguments, the
 sampler, the seed stream, the eval-mode rule and the training step.
 
-A front end keeps the parameters, the key words and a call counter in its framework's own
-containers, gets a :func:`context` for its backend and device, and calls
-:func:`sampled_softmax_step` with a function that gathers rows its way (dense or sparse
-gradients). Everything else -- which distribution, the one sampling engine, expected counts,
-accidental hits, the loss through the backend's ``sampled_softmax`` -- is here once.
+A front end keeps the parameters, the key words and a call counter (or a framework's key) in
+its framework's own containers, gets a :func:`context` for its backend and device, flattens the
+positions with :func:`positions`, draws with :func:`sample` (a call of :func:`key_call` for a
+key), and calls :func:`sampled_softmax_step` with a function that gathers rows its way (dense or
+sparse gradients), or :func:`full_softmax_loss` in evaluation. Everything else -- which
+distribution, the one sampling engine, expected counts, accidental hits, the loss through the
+backend's ``sampled_softmax``, reductions and ignored positions -- is here once.
 """
 
 from __future__ import annotations
@@ -16,23 +18,33 @@ import secrets
 from typing import Any, Callable, Optional
 
 from . import _distributions as dists
-from . import _unique, _vocab
+from . import _seeds, _unique, _vocab
 from ._checks import check_bool, check_positive_int, check_seed_int
 from ._context import Ctx, context_for
 from ._registry import get_backend
 from ._tf_args import check_sampled_values
 from ._hits import hit_mask
-from ._math import compute_dtype
+from ._math import compute_dtype, logsumexp
 
 SAMPLERS = ("log_uniform", "uniform", "fixed_unigram")
+REDUCTIONS = ("none", "mean", "sum")
 MASK32 = 0xFFFFFFFF
 
 __all__ = [
     "LayerSpec",
+    "REDUCTIONS",
     "SAMPLERS",
     "check_bool",
+    "check_ignore_index",
+    "check_reduction",
     "context",
     "distribution",
+    "full_logits",
+    "full_softmax_loss",
+    "ignored_positions",
+    "key_call",
+    "positions",
+    "reduce",
     "sample",
     "sampled_softmax_step",
     "seed_key",
@@ -158,10 +170,12 @@ def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:
 
 
 def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,
-                         sampled_values: tuple, gather: Callable[[Any], tuple]) -> Any:
-    """The per-example sampled softmax loss ``[B]`` in the inputs' dtype, for validated
-    ``labels [B, T]`` (index dtype) and ``sampled_values`` (candidates, counts); ``gather(ids)
-    -> (weight rows, bias rows)`` gathers the table rows the front end's way."""
+                         sampled_values: tuple, gather: Callable[[Any], tuple],
+                         out_dtype: Any = None) -> Any:
+    """The per-example sampled softmax loss ``[B]`` in ``out_dtype`` (default: the inputs'
+    dtype), for validated ``labels [B, T]`` (index dtype) and ``sampled_values`` (candidates,
+    counts); ``gather(ids) -> (weight rows, bias rows)`` gathers the table rows the front end's
+    way."""
     xp = ctx.xp
     candidates, true_q, sampled_q = (ctx.stop_gradient(v) for v in sampled_values)
     cdtype = compute_dtype(xp, inputs.dtype)
@@ -173,4 +187,126 @@ def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,
         xp, inputs, rows_w[:-s], rows_b[:-s], rows_w[-s:], rows_b[-s:],
         xp.log(xp.astype(true_q, cdtype)), xp.log(xp.astype(sampled_q, cdtype)), hits,
         spec.num_true)
-    return xp.astype(loss, inputs.dtype)
+    return xp.astype(loss, inputs.dtype if out_dtype is None else out_dtype)
+
+
+def check_reduction(reduction: Any) -> str:
+    """``reduction`` validated: one of :data:`REDUCTIONS`."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}")
+    return reduction
+
+
+def check_ignore_index(ignore_index: Any, num_classes: int) -> Optional[int]:
+    """``ignore_index`` validated: None, or an int label id marking positions to leave out."""
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(
+            f"ignore_index must be None or an int (a label id such as -100 marking padding "
+            f"positions), got {ignore_index!r} of type {type(ignore_index).__name__}"
+        )
+    return ignore_index
+
+
+def key_call(ctx: Ctx, key: Any) -> tuple:
+    """``(key0, key1, 0)``: the sampler call of a key (a 1-D integer array of two 32-bit words
+    or a JAX key, e.g. from ``keras.random.SeedGenerator`` or ``nnx.Rngs``); the candidates
+    then equal those of the functional API with ``seed=key``."""
+    if not _seeds.is_key(key):
+        raise TypeError(
+            "the sampler's key must be a 1-D integer array of two 32-bit words or a JAX key, "
+            f"got {type(key).__name__}"
+        )
+    return _seeds.call_for(ctx, key)
+
+
+def positions(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any) -> tuple:
+    """``(inputs [N, D], labels [N, T] index dtype, lead)``: a layer's ``inputs [..., D]`` and
+    ``labels [..., T]`` (or ``[...]`` when ``T == 1``) flattened over the leading shape
+    ``lead`` (a tuple whose unknown sizes are None, as in a symbolic batch dimension)."""
+    xp = ctx.xp
+    shape = tuple(inputs.shape)
+    if len(shape) < 2 or shape[-1] != spec.embedding_dim:
+        raise ValueError(
+            f"inputs must have shape [batch_size, embedding_dim={spec.embedding_dim}] (or "
+            f"[..., embedding_dim]), got shape {list(shape)}"
+        )
+    if not xp.isdtype(inputs.dtype, "real floating"):
+        raise TypeError(f"inputs must have a floating dtype, got {inputs.dtype}")
+    if xp.isdtype(labels.dtype, ("real floating", "complex floating", "bool")):
+        raise TypeError(
+            f"labels must have an integer dtype (class ids), got {labels.dtype}; cast "
+            "explicitly if the values are whole numbers"
+        )
+    lead = shape[:-1]
+    got = tuple(labels.shape)
+    t = spec.num_true
+    fits = len(got) == len(lead) + 1 and got[-1] == t
+    if t == 1 and len(got) == len(lead):
+        fits, labels = True, labels[..., None]
+    if not fits or any(a is not None and b is not None and a != b
+                       for a, b in zip(got, lead)):
+        rows = ", ".join("None" if n is None else str(n) for n in lead)
+        raise ValueError(
+            f"labels must have shape [{rows}, num_true={t}]"
+            + (f" (or [{rows}])" if t == 1 else "") + f", got shape {list(got)}"
+        )
+    flat_x = xp.reshape(inputs, (-1, spec.embedding_dim))
+    flat_y = xp.astype(xp.reshape(labels, (-1, t)), ctx.index_dtype)
+    return flat_x, flat_y, lead
+
+
+def ignored_positions(ctx: Ctx, labels: Any, ignore_index: Optional[int]) -> tuple:
+    """``(keep [N] bool or None, labels)``: the positions whose labels are not all
+    ``ignore_index``, and the labels with the ignored ids replaced by class 0 (their losses
+    are discarded by :func:`reduce`); ``(None, labels)`` when ``ignore_index`` is None."""
+    if ignore_index is None:
+        return None, labels
+    xp = ctx.xp
+    ignored = labels == ignore_index
+    keep = xp.logical_not(xp.all(ignored, axis=1))
+    return keep, xp.where(ignored, xp.zeros_like(labels), labels)
+
+
+def reduce(ctx: Ctx, loss: Any, keep: Any, reduction: str, lead: tuple) -> Any:
+    """The per-position ``loss [N]`` with ignored positions (``keep`` False) set to 0, as
+    ``[*lead]`` (``"none"``; unknown sizes of ``lead`` are inferred), its sum or its mean over
+    the kept positions."""
+    xp = ctx.xp
+    if keep is not None:
+        loss = xp.where(keep, loss, xp.zeros_like(loss))
+    if reduction == "sum":
+        return xp.sum(loss)
+    if reduction == "mean":
+        count = xp.ones_like(loss) if keep is None else xp.astype(keep, loss.dtype)
+        return xp.sum(loss) / xp.sum(count)
+    if all(n is not None for n in lead):
+        return xp.reshape(loss, lead)
+    return xp.reshape(loss, tuple(-1 if n is None else n for n in lead))
+
+
+def full_logits(ctx: Ctx, inputs: Any, weight: Any, bias: Any) -> Any:
+    """``inputs [N, D] @ weight.T + bias``: the logits of all classes ``[N, C]`` in the compute
+    dtype (float32 for half precision); ``bias`` None: no bias."""
+    xp = ctx.xp
+    cdtype = compute_dtype(xp, inputs.dtype)
+    logits = xp.matmul(xp.astype(inputs, cdtype), xp.matrix_transpose(xp.astype(weight, cdtype)))
+    return logits if bias is None else logits + xp.astype(bias, cdtype)
+
+
+def full_softmax_loss(ctx: Ctx, spec: LayerSpec, inputs: Any, weight: Any, bias: Any,
+                      labels: Any) -> Any:
+    """The full softmax cross entropy ``[N]`` (compute dtype) over all classes with ``1/T``
+    soft labels on the ``T`` true classes of ``labels [N, T]``: a layer's evaluation loss."""
+    xp = ctx.xp
+    logits = full_logits(ctx, inputs, weight, bias)
+    cdtype = logits.dtype
+    ids = xp.reshape(labels, (-1,))
+    rows = xp.reshape(xp.astype(xp.take(weight, ids, axis=0), cdtype),
+                      (-1, spec.num_true, spec.embedding_dim))
+    true = xp.sum(xp.astype(inputs, cdtype)[:, None, :] * rows, axis=2)
+    if bias is not None:
+        true = true + xp.reshape(xp.astype(xp.take(bias, ids, axis=0), cdtype),
+                                 (-1, spec.num_true))
+    return logsumexp(xp, logits, ctx.stop_gradient) - xp.sum(true, axis=1) / spec.num_true

@@ -4,8 +4,9 @@ The functional API (:func:`sampled_softmax_loss` and friends, re-exported here) 
 returns torch tensors on their own device; this module adds what a training loop wants on top:
 parameters initialised like ``nn.Linear``, a sampler whose key and call counter are buffers
 (so ``torch.compile(fullgraph=True)`` and CUDA-graph replays draw fresh negatives with no host
-synchronisation), sparse row gradients, and the full softmax in eval mode. The layer's logic
-is :mod:`multisampled._layer`'s; this file is the torch glue. Importing it imports torch.
+synchronisation), sparse row gradients, the full softmax in eval mode, reductions, an ignored
+label id, inputs of any leading shape and tied class tables. The layer's logic is
+:mod:`multisampled.layers`'s; this file is the torch glue. Importing it imports torch.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 SAMPLERS = _layer.SAMPLERS
+REDUCTIONS = ("none", "mean", "sum")
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -50,45 +52,65 @@ class SampledSoftmaxLoss(nn.Module):
 
     ``SampledSoftmaxLoss(num_classes, embedding_dim, num_sampled, *, num_true=1,
     sampler="log_uniform", unigrams=None, remove_accidental_hits=True, bias=True, sparse=False,
-    seed=None, device=None, dtype=None)``
+    seed=None, reduction="none", ignore_index=None, weight=None, device=None, dtype=None)``
 
     Parameters ``weight [num_classes, embedding_dim]`` and ``bias [num_classes]`` (None with
-    ``bias=False``) are initialised like ``nn.Linear(embedding_dim, num_classes)``.
+    ``bias=False``) are initialised like ``nn.Linear(embedding_dim, num_classes)``. ``weight=``
+    an existing ``nn.Parameter`` of that shape (an input embedding's ``weight``, say) ties the
+    class table to it instead: the module then shares that parameter and does not
+    re-initialise it.
 
     ``forward(inputs, labels, *, sampled_values=None, full_softmax=None)``:
 
-    * ``inputs [B, D]`` floating, on the parameters' device; ``labels [B, num_true]`` integer
-      (or ``[B]`` when ``num_true == 1``).
-    * Training mode: the per-example sampled softmax loss ``[B]`` in ``inputs.dtype``, equal to
+    * ``inputs [..., D]`` floating, on the parameters' device; ``labels [..., num_true]``
+      integer (or ``[...]`` when ``num_true == 1``) with the same leading shape (``[B, D]``
+      with ``[B]``, or ``[batch, time, D]`` with ``[batch, time]`` for a sequence model). All
+      positions share one set of negatives per call, as the rows of one TF batch do.
+    * Training mode: the sampled softmax loss of each position, equal to
       ``multisampled.sampled_softmax_loss(weight, bias, labels, inputs, num_sampled,
-      num_classes, num_true, sampled_values, remove_accidental_hits)`` for the same sampled
-      values (computed in float32 for half-precision inputs).
+      num_classes, num_true, sampled_values, remove_accidental_hits)`` on the flattened
+      positions for the same sampled values (computed in float32 for half-precision inputs).
     * Eval mode (or ``full_softmax=True``): the full softmax cross entropy over all classes;
       ``full_softmax=False`` forces the sampled loss in eval mode.
-    * ``sampled_values``: an explicit ``(candidates [S], true_expected_count [B, T],
-      sampled_expected_count [S])`` triple, used instead of the sampler.
+    * ``reduction``: ``"none"`` (the default: the loss per position, shape ``[...]``, in
+      ``inputs.dtype``), ``"mean"`` or ``"sum"`` (a 0-d tensor).
+    * ``ignore_index`` (an extension; TF has none): positions whose labels all equal it
+      (``-100``, say, for padding) have loss 0, no gradient, and are left out of the mean;
+      ``None`` (the default) accepts only ids in ``[0, num_classes)``, as TF does.
+    * ``sampled_values``: an explicit ``(candidates [S], true_expected_count [N, T],
+      sampled_expected_count [S])`` triple over the ``N`` flattened positions, used instead of
+      the sampler.
+    * Under ``torch.autocast`` the two large matrix products run in the autocast dtype, the
+      softmax in float32, and the loss is float32 (as autocast gives for torch's own losses).
 
     ``sampler``: ``"log_uniform"`` (TF's default), ``"uniform"``, or ``"fixed_unigram"`` with
     ``unigrams=`` the classes' weights (item frequencies, say), each drawing ``num_sampled``
     distinct classes on the tensors' device with the library's one sampling engine; or a
-    callable ``sampler(labels [B, T] int64) -> CandidateSamples``.
+    callable ``sampler(labels [N, T] int64) -> CandidateSamples``.
 
     ``seed`` (built-in samplers): an int in ``[0, 2**64)`` (call ``k`` of the module equals the
     ``k``-th call of the functional sampler with ``seed=multisampled.Generator(seed)``, on CPU
     and CUDA), None (a random key fixed for the module's life), or a ``torch.Generator`` on the
     tensors' device (a fresh key drawn from it every call). The key and the call counter are
     buffers (``seed_key``, ``num_calls``): they move with ``.to()``, are saved in the
-    ``state_dict`` and the counter advances in place, so graph replays draw fresh negatives.
+    ``state_dict`` and the counter advances in place, so graph replays draw fresh negatives,
+    and a copy (``copy.deepcopy``, ``pickle``, ``torch.save``) continues the same stream.
 
     ``sparse=True``: ``weight.grad`` and ``bias.grad`` are sparse COO tensors of the gathered
     rows (``torch.optim.SparseAdam`` / ``SGD``), for eager autograd.
+
+    ``torch.func``: ``vmap`` over the module draws one set of negatives per call, shared by the
+    mapped slices (value checks become clamps there); ``grad``/``vjp``/``jvp`` forbid the
+    counter's in-place step, so draw the negatives outside with :meth:`sample` and pass them as
+    ``sampled_values``.
     """
 
     def __init__(self, num_classes: int, embedding_dim: int, num_sampled: int, *,
                  num_true: int = 1, sampler: Union[str, Callable[[torch.Tensor], Any]] = "log_uniform",
                  unigrams: Any = None, remove_accidental_hits: bool = True, bias: bool = True,
                  sparse: bool = False, seed: Union[None, int, torch.Generator] = None,
-                 device=None, dtype=None):
+                 reduction: str = "none", ignore_index: Optional[int] = None,
+                 weight: Optional[nn.Parameter] = None, device=None, dtype=None):
         super().__init__()
         self.spec = _layer.LayerSpec.checked(
             num_classes, embedding_dim, num_sampled, num_true=num_true, sampler=sampler,
@@ -97,16 +119,22 @@ class SampledSoftmaxLoss(nn.Module):
         self.num_sampled, self.num_true = self.spec.num_sampled, self.spec.num_true
         self.remove_accidental_hits = self.spec.remove_accidental_hits
         self.sparse = _layer.check_bool("sparse", sparse)
+        self.reduction = _layer.check_reduction(reduction)
+        self.ignore_index = _layer.check_ignore_index(ignore_index, self.num_classes)
         has_bias = _layer.check_bool("bias", bias)
         if dtype is not None and dtype not in _FLOAT_DTYPES:
             raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dtype}")
+        if weight is not None:
+            self._check_tied(weight, device, dtype)
+            device, dtype = weight.device, weight.dtype
         factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty((self.num_classes, self.embedding_dim), **factory))
+        self.weight = weight if weight is not None else nn.Parameter(
+            torch.empty((self.num_classes, self.embedding_dim), **factory))
         if has_bias:
             self.bias = nn.Parameter(torch.empty((self.num_classes,), **factory))
         else:
             self.register_parameter("bias", None)
-        self.reset_parameters()
+        self._reset(weight is None)
         self.sampler = sampler if isinstance(sampler, str) else getattr(
             sampler, "__name__", type(sampler).__name__)
         self._sampler_fn = None if self.spec.builtin else sampler
@@ -118,9 +146,37 @@ class SampledSoftmaxLoss(nn.Module):
         if self.spec.builtin:  # build the sampler's tables now, outside any trace
             _layer.distribution(self._ctx(self.num_calls.device), self.spec)
 
+    def _check_tied(self, weight: Any, device, dtype) -> None:
+        if not isinstance(weight, nn.Parameter):
+            raise TypeError(
+                f"weight must be an nn.Parameter (an embedding's weight, say), got "
+                f"{type(weight).__name__}")
+        shape = (self.num_classes, self.embedding_dim)
+        if tuple(weight.shape) != shape:
+            raise ValueError(
+                f"weight must have shape [num_classes={shape[0]}, embedding_dim={shape[1]}], "
+                f"got {list(weight.shape)}")
+        if weight.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"weight must be float16, bfloat16, float32 or float64, got "
+                            f"{weight.dtype}")
+        if dtype is not None and dtype != weight.dtype:
+            raise ValueError(f"dtype={dtype} disagrees with the tied weight's dtype "
+                             f"{weight.dtype}; leave dtype out to follow the weight")
+        if device is not None:
+            want = torch.device(device)
+            if want.type != weight.device.type or want.index not in (None, weight.device.index):
+                raise ValueError(f"device={device} disagrees with the tied weight's device "
+                                 f"{weight.device}; leave device out to follow the weight")
+
     def reset_parameters(self) -> None:
-        """``nn.Linear(embedding_dim, num_classes)``'s initialisation."""
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        """``nn.Linear(embedding_dim, num_classes)``'s initialisation (of the bias alone when
+        the weight is tied to another module's parameter)."""
+        self._reset(not getattr(self, "_tied", False))
+
+    def _reset(self, own_weight: bool) -> None:
+        self._tied = not own_weight
+        if own_weight:
+            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1.0 / math.sqrt(self.embedding_dim)
             nn.init.uniform_(self.bias, -bound, bound)
@@ -130,7 +186,9 @@ class SampledSoftmaxLoss(nn.Module):
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"num_sampled={self.num_sampled}, num_true={self.num_true}, sampler={self.sampler!r}, "
             f"remove_accidental_hits={self.remove_accidental_hits}, "
-            f"bias={self.bias is not None}, sparse={self.sparse}"
+            f"bias={self.bias is not None}, sparse={self.sparse}, reduction={self.reduction!r}"
+            + ("" if self.ignore_index is None else f", ignore_index={self.ignore_index}")
+            + (", tied weight" if self._tied else "")
         )
 
     # ---------------------------------------------------------------------------- forward
@@ -138,33 +196,45 @@ class SampledSoftmaxLoss(nn.Module):
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor, *,
                 sampled_values: Optional[Any] = None,
                 full_softmax: Optional[bool] = None) -> torch.Tensor:
-        """Per-example loss ``[B]`` (see the class docstring)."""
+        """The loss per position ``[...]``, or its mean or sum (see the class docstring)."""
         full = _layer.use_full_softmax(self.training, full_softmax)
+        lead = self._check_inputs(inputs).shape[:-1]
         inputs, labels = self._check_batch(inputs, labels)
         ctx = self._ctx(inputs.device)
+        keep = None
+        if self.ignore_index is not None:
+            keep, labels = self._ignored(ctx, labels)
         labels = self._checked_range(ctx, "labels", labels)
+        out_dtype = torch.float32 if _autocast(inputs) else inputs.dtype
         if full:
-            return self._full_softmax_loss(inputs, labels)
-        if sampled_values is None:
-            sampled_values = self._draw(ctx, labels)
-            if not self.spec.builtin:
-                sampled_values = self._validated(ctx, inputs, sampled_values)
+            loss = self._full_softmax_loss(inputs, labels).to(out_dtype)
         else:
-            sampled_values = self._validated(ctx, inputs, sampled_values)
-        return _layer.sampled_softmax_step(ctx, self.spec, inputs, labels, sampled_values,
-                                           self._gather)
+            if sampled_values is None:
+                sampled_values = self._draw(ctx, labels)
+                if not self.spec.builtin:
+                    sampled_values = self._validated(ctx, inputs, sampled_values)
+            else:
+                sampled_values = self._validated(ctx, inputs, sampled_values)
+            loss = _layer.sampled_softmax_step(ctx, self.spec, inputs, labels, sampled_values,
+                                               self._gather, out_dtype=out_dtype)
+        return self._reduced(ctx, loss, keep, lead)
 
     def full_logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        """``inputs @ weight.T + bias``: the logits of all classes, ``[B, C]`` in inputs' dtype
-        (computed in float32 for float16/bfloat16, as the losses are)."""
+        """``inputs @ weight.T + bias``: the logits of all classes, ``[..., C]`` in inputs'
+        dtype (computed in float32 for float16/bfloat16, as the losses are)."""
         inputs = self._check_inputs(inputs)
-        return self._full_logits(inputs).to(inputs.dtype)
+        flat = inputs.reshape(-1, self.embedding_dim)
+        logits = self._full_logits(flat).to(inputs.dtype)
+        return logits.reshape(*inputs.shape[:-1], self.num_classes)
 
     def sample(self, labels: torch.Tensor) -> CandidateSamples:
-        """Draw the next set of negatives for ``labels [B, num_true]`` (or ``[B]``), advancing
-        the stream: what a training-mode forward call would use."""
+        """Draw the next set of negatives for ``labels [N, num_true]`` (or ``[N]`` when
+        ``num_true == 1``; flatten a sequence's positions first), advancing the stream: what a
+        training-mode forward call would use."""
         labels = self._check_labels(labels, None)
         ctx = self._ctx(labels.device)
+        if self.ignore_index is not None:
+            labels = self._ignored(ctx, labels)[1]
         return CandidateSamples(*self._draw(ctx, self._checked_range(ctx, "labels", labels)))
 
     # ---------------------------------------------------------------------------- internals
@@ -204,15 +274,49 @@ class SampledSoftmaxLoss(nn.Module):
             call < CALL_LIMIT,
             f"SampledSoftmaxLoss has used all {CALL_LIMIT} call indices of its stream",
         )
-        self.num_calls.add_(1)
+        try:
+            self.num_calls.add_(1)
+        except RuntimeError as e:
+            if not _functorch_active():
+                raise
+            raise RuntimeError(
+                "SampledSoftmaxLoss advances its sampler's call counter (the num_calls buffer) "
+                "in place, which torch.func.grad, vjp and jvp forbid; draw the negatives "
+                "outside the transform with module.sample(labels) and pass them as "
+                "sampled_values=, or differentiate with torch.autograd"
+            ) from e
         return self.seed_key[0], self.seed_key[1], call
 
     def _validated(self, ctx, inputs, sampled_values) -> tuple:
         return _layer.validated_samples(ctx, self.spec, int(inputs.shape[0]), sampled_values)
 
+    def _ignored(self, ctx, labels: torch.Tensor) -> tuple:
+        """``(keep [N] bool, labels)``: the positions whose labels are not all ``ignore_index``,
+        and the labels with the ignored ones replaced by class 0 (their loss is discarded)."""
+        if self.num_true > 1:
+            ignored = labels == self.ignore_index
+            mixed = ignored.any(dim=1) & ~ignored.all(dim=1)
+            message = (f"a position's labels must be all ignore_index={self.ignore_index} or "
+                       "none of them")
+            if ctx.may_read_values and not _functorch_active():
+                if bool(mixed.any()):
+                    raise ValueError(f"{message}; got labels "
+                                     f"{labels[mixed][0].tolist()} at a position")
+            elif not _functorch_active():
+                ctx.backend.check_async(~mixed.any(), message)
+        return _layer.ignored_positions(ctx, labels, self.ignore_index)
+
+    def _reduced(self, ctx, loss: torch.Tensor, keep: Optional[torch.Tensor],
+                 lead) -> torch.Tensor:
+        return _layer.reduce(ctx, loss, keep, self.reduction, tuple(lead))
+
     def _checked_range(self, ctx, name: str, values: torch.Tensor) -> torch.Tensor:
         ok = torch.all((values >= 0) & (values < self.num_classes))
         message = f"{name} must hold values in [0, {self.num_classes})"
+        if self.ignore_index is None:
+            message += " (or set ignore_index= for padding positions)"
+        if _functorch_active():  # torch.func: no host reads, no async assertions
+            return values.clamp(0, self.num_classes - 1)
         if ctx.may_read_values:
             if not bool(ok):
                 raise ValueError(
@@ -226,10 +330,10 @@ class SampledSoftmaxLoss(nn.Module):
             raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
         if not inputs.is_floating_point():
             raise TypeError(f"inputs must have a floating dtype, got {inputs.dtype}")
-        if inputs.ndim != 2 or inputs.shape[1] != self.embedding_dim:
+        if inputs.ndim < 2 or inputs.shape[-1] != self.embedding_dim:
             raise ValueError(
-                f"inputs must have shape [batch_size, embedding_dim={self.embedding_dim}], got "
-                f"shape {list(inputs.shape)}"
+                f"inputs must have shape [batch_size, embedding_dim={self.embedding_dim}] (or "
+                f"[..., embedding_dim]), got shape {list(inputs.shape)}"
             )
         if inputs.device != self.weight.device:
             raise ValueError(
@@ -238,15 +342,17 @@ class SampledSoftmaxLoss(nn.Module):
             )
         return inputs
 
-    def _check_batch(self, inputs: Any, labels: Any):
-        inputs = self._check_inputs(inputs)
-        labels = self._check_labels(labels, int(inputs.shape[0]))
+    def _check_batch(self, inputs: torch.Tensor, labels: Any):
+        """``(inputs [N, D], labels [N, num_true] int64)`` flattened over the leading shape."""
+        lead = tuple(inputs.shape[:-1])
+        labels = self._check_labels(labels, lead)
         if labels.device != inputs.device:
             raise ValueError(f"labels are on {labels.device} but inputs are on {inputs.device}")
-        return inputs, labels
+        return inputs.reshape(-1, self.embedding_dim), labels
 
-    def _check_labels(self, labels: Any, batch: Optional[int]) -> torch.Tensor:
-        """``labels`` as int64 ``[B, num_true]`` (``[B]`` accepted for ``num_true == 1``)."""
+    def _check_labels(self, labels: Any, lead: Optional[tuple]) -> torch.Tensor:
+        """``labels`` as int64 ``[N, num_true]`` (``[...]`` accepted for ``num_true == 1``),
+        for positions of leading shape ``lead`` (None: any)."""
         if not isinstance(labels, torch.Tensor):
             raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
@@ -254,17 +360,22 @@ class SampledSoftmaxLoss(nn.Module):
                 f"labels must have an integer dtype (class ids), got {labels.dtype}; cast "
                 "explicitly if the values are whole numbers"
             )
-        if labels.ndim == 1 and self.num_true == 1:
-            labels = labels[:, None]
-        rows = labels.shape[0] if batch is None and labels.ndim == 2 else batch
-        if labels.ndim != 2 or tuple(labels.shape) != (rows, self.num_true):
+        shape = tuple(labels.shape)
+        if lead is None:  # sample(): [N, num_true], or [N]
+            rows, lead = "batch_size", shape[:1]
+        elif len(lead) == 1:
+            rows = f"batch_size={lead[0]}"
+        else:
+            rows = ", ".join(str(n) for n in lead)
+        if self.num_true == 1 and shape == lead:
+            labels = labels[..., None]
+        if not lead or tuple(labels.shape) != lead + (self.num_true,):
             raise ValueError(
-                f"labels must have shape [batch_size{'' if batch is None else '=' + str(batch)}, "
-                f"num_true={self.num_true}]"
-                + (" (or [batch_size])" if self.num_true == 1 else "")
-                + f", got shape {list(labels.shape)}"
+                f"labels must have shape [{rows}, num_true={self.num_true}]"
+                + (f" (or [{rows}])" if self.num_true == 1 else "")
+                + f", got shape {list(shape)}"
             )
-        return labels.to(torch.int64)
+        return labels.reshape(-1, self.num_true).to(torch.int64)
 
     def _gather(self, ids: torch.Tensor):
         """``(weight rows [N, D], bias rows [N])``; sparse row gradients with ``sparse=True``."""
@@ -281,10 +392,20 @@ class SampledSoftmaxLoss(nn.Module):
     def _full_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         cdtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32
         bias = None if self.bias is None else self.bias.to(cdtype)
-        return F.linear(inputs.to(cdtype), self.weight.to(cdtype), bias)
+        # under autocast the product runs in the autocast dtype; the softmax stays in cdtype
+        return F.linear(inputs.to(cdtype), self.weight.to(cdtype), bias).to(cdtype)
 
     def _full_softmax_loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = self._full_logits(inputs)
         true = logits.gather(1, labels)
-        loss = torch.logsumexp(logits, dim=1) - true.sum(dim=1) / self.num_true
-        return loss.to(inputs.dtype)
+        return torch.logsumexp(logits, dim=1) - true.sum(dim=1) / self.num_true
+
+
+def _functorch_active() -> bool:
+    """Whether a ``torch.func`` transform (grad, vmap, jvp) is running."""
+    return bool(torch._C._are_functorch_transforms_active())
+
+
+def _autocast(inputs: torch.Tensor) -> bool:
+    """Whether ``torch.autocast`` is on for the inputs' device type."""
+    return torch.is_autocast_enabled(inputs.device.type)
