@@ -7,7 +7,10 @@ versions and devices, and the relevant environment variables.
 """
 
 import os
+import sys
 
 os.environ.setdefault("HYPOTHESIS_PROFILE", "dev")
+# helpers shared by test modules (kit_subprocess), importable under --import-mode=importlib
+sys.path.insert(0, os.path.dirname(__file__))
 
 pytest_plugins = ["multisampled.conformance.pytest_plugin"]

@@ -9,12 +9,9 @@ Hypothesis runs derandomized there, so every verdict is reproducible.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
+from kit_subprocess import run_kit, summary
 
 # name -> (patch applied at conftest import, kit tests that must catch it, backend)
 MUTATIONS = {
@@ -125,50 +122,13 @@ MUTATIONS = {
     ),
 }
 
-CONFTEST = '''
-import inspect
-import os
-
-from hypothesis import HealthCheck, Phase, settings
-
-settings.register_profile(
-    "mutation", max_examples=30, deadline=None, derandomize=True, database=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.load_profile("mutation")
-
-{patch}
-'''
-
-TEST_FILE = '''
-from multisampled.conformance import BackendConformance
-
-
-class TestKit(BackendConformance):
-    backend = "{backend}"
-'''
-
-
-def _run_kit(tmp_path, patch: str, selection: str, backend: str):
-    (tmp_path / "conftest.py").write_text(CONFTEST.format(patch=textwrap.dedent(patch)))
-    (tmp_path / "test_kit.py").write_text(TEST_FILE.format(backend=backend))
-    env = dict(os.environ)
-    env.pop("MULTISAMPLED_BACKEND", None)
-    env.pop("HYPOTHESIS_PROFILE", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-           "--rootdir", str(tmp_path), "-k", selection, "test_kit.py"]
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
-
-
 def _needs(backend: str) -> None:
     if backend != "numpy" and importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
 
 
-def _summary(result) -> str:
-    return (result.stdout[-3000:] + result.stderr[-2000:]).strip()
+def _run_kit(tmp_path, patch: str, selection: str, backend: str):
+    return run_kit(tmp_path, patch, backend, selection=selection, stop_first=True)[0]
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
@@ -179,8 +139,8 @@ def test_kit_passes_unmutated(tmp_path, backend):
         + (list(HEADLINE) if backend == "numpy" else [])
     )
     result = _run_kit(tmp_path, "", selection, backend)
-    assert result.returncode == 0, _summary(result)
-    assert " passed" in result.stdout, _summary(result)
+    assert result.returncode == 0, summary(result)
+    assert " passed" in result.stdout, summary(result)
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
@@ -189,8 +149,8 @@ def test_kit_catches_mutation(tmp_path, mutation):
     _needs(backend)
     result = _run_kit(tmp_path, patch, selection, backend)
     # 1 = tests failed (2+ would be an interrupted run or a broken patch, not a detection)
-    assert result.returncode == 1, f"mutation {mutation!r} went undetected:\n{_summary(result)}"
-    assert "AssertionError" in result.stdout or "Error" in result.stdout, _summary(result)
+    assert result.returncode == 1, f"mutation {mutation!r} went undetected:\n{summary(result)}"
+    assert "AssertionError" in result.stdout or "Error" in result.stdout, summary(result)
 
 
 # the headline losses: each must fail on its own under the mutations of the math they share
@@ -204,4 +164,4 @@ def test_each_headline_loss_catches_the_math_mutations(tmp_path, mutation, test_
     patch, _, backend = MUTATIONS[mutation]
     result = _run_kit(tmp_path, patch, test_name, backend)
     assert result.returncode == 1, (
-        f"{test_name} passed under mutation {mutation!r}:\n{_summary(result)}")
+        f"{test_name} passed under mutation {mutation!r}:\n{summary(result)}")

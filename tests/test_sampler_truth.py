@@ -10,15 +10,11 @@ derandomized there, so every verdict is reproducible.
 from __future__ import annotations
 
 import importlib.util
-import os
-import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
+from kit_subprocess import run_kit, summary
 
 import multisampled
 
@@ -134,27 +130,6 @@ def test_reference_never_draws_zero_weights():
 
 
 # ------------------------------------------------------------------ mutations of the core
-
-CONFTEST = '''
-from hypothesis import HealthCheck, Phase, settings
-
-settings.register_profile(
-    "mutation", max_examples=60, deadline=None, derandomize=True, database=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.load_profile("mutation")
-
-{patch}
-'''
-
-TEST_FILE = '''
-from multisampled.conformance.base import SamplerTruthTests
-
-
-class TestTruth(SamplerTruthTests):
-    backend = "{backend}"
-'''
 
 # name -> (patch applied at conftest import, tests of the group that must fail, backends)
 MUTATIONS = {
@@ -273,29 +248,15 @@ def _needs(backend: str) -> None:
 def _run_group(tmp_path, patch: str, backend: str):
     """Runs SamplerTruthTests on ``backend`` with ``patch`` applied; returns the result and the
     names of the failed tests."""
-    (tmp_path / "conftest.py").write_text(CONFTEST.format(patch=textwrap.dedent(patch)))
-    (tmp_path / "test_truth_kit.py").write_text(TEST_FILE.format(backend=backend))
-    env = dict(os.environ)
-    env.pop("MULTISAMPLED_BACKEND", None)
-    env.pop("HYPOTHESIS_PROFILE", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
-           "--rootdir", str(tmp_path), "test_truth_kit.py"]
-    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=600)
-    failed = set(re.findall(r"^FAILED \S+::TestTruth::(\w+)", result.stdout, re.MULTILINE))
-    return result, failed
-
-
-def _summary(result) -> str:
-    return (result.stdout[-4000:] + result.stderr[-2000:]).strip()
+    return run_kit(tmp_path, patch, backend, group="SamplerTruthTests", examples=60)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch", "tensorflow"])
 def test_truth_group_passes_unmutated(tmp_path, backend):
     _needs(backend)
     result, failed = _run_group(tmp_path, "", backend)
-    assert result.returncode == 0 and not failed, _summary(result)
-    assert "8 passed" in result.stdout, _summary(result)
+    assert result.returncode == 0 and not failed, summary(result)
+    assert "8 passed" in result.stdout, summary(result)
 
 
 @pytest.mark.parametrize(
@@ -308,6 +269,6 @@ def test_truth_group_catches_mutation(tmp_path, mutation, backend):
     result, failed = _run_group(tmp_path, patch, backend)
     # 1 = tests failed (2+ would be an interrupted run or a broken patch, not a detection)
     assert result.returncode == 1, f"{mutation} on {backend}: exit {result.returncode}\n" + (
-        _summary(result))
+        summary(result))
     missed = sorted(set(must_fail) - failed)
-    assert not missed, f"{mutation} on {backend} went undetected by {missed}:\n{_summary(result)}"
+    assert not missed, f"{mutation} on {backend} went undetected by {missed}:\n{summary(result)}"
