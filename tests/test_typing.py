@@ -45,11 +45,12 @@ def test_py_typed_marker_is_shipped_as_package_data():
 
 def test_mypy_passes_on_the_typed_usage_and_the_command_line(tmp_path):
     files = re.search(r"^files = \[(.*?)\]", _table("tool.mypy"), flags=re.M | re.S).group(1)
-    for path in ("multisampled/cli.py", "multisampled/_bench.py", "tests/typing_usage.py"):
+    for path in ("multisampled/cli.py", "multisampled/_cli_check.py", "multisampled/_cli_bench.py",
+                 "multisampled/_bench.py", "tests/typing_usage.py"):
         assert f'"{path}"' in files, path
     r = _mypy(["--cache-dir", str(tmp_path / "cache")], cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Success: no issues found in 3 source files" in r.stdout
+    assert "Success: no issues found in 5 source files" in r.stdout
 
 
 def test_an_installed_copy_is_typed_through_its_marker(tmp_path):
