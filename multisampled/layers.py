@@ -19,7 +19,13 @@ from typing import Any, Callable, Optional
 
 from . import _distributions as dists
 from . import _seeds, _unique, _vocab
-from ._checks import check_bool, check_positive_int, check_seed_int
+from ._checks import (
+    check_bool,
+    check_positive_int,
+    check_seed_int,
+    check_value_range,
+    keep_in_range,
+)
 from ._context import Ctx, context_for
 from ._registry import get_backend
 from ._tf_args import check_sampled_values
@@ -36,6 +42,7 @@ __all__ = [
     "SAMPLERS",
     "check_bool",
     "check_ignore_index",
+    "checked_labels",
     "check_reduction",
     "context",
     "distribution",
@@ -45,6 +52,7 @@ __all__ = [
     "key_call",
     "positions",
     "reduce",
+    "rows",
     "sample",
     "sampled_softmax_step",
     "seed_key",
@@ -165,8 +173,8 @@ def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:
     candidates, num_tries = _unique.sample(ctx, dist, spec.num_sampled, True, call)
     ids = xp.concat([xp.reshape(labels, (-1,)), candidates])
     q = _unique.expected_count(xp, dist.prob(ctx, ids), spec.num_sampled, num_tries)
-    n_true = q.shape[0] - spec.num_sampled
-    return candidates, xp.reshape(q[:n_true], (-1, spec.num_true)), q[n_true:]
+    s = spec.num_sampled  # the batch size may be unknown (a symbolic dimension): split from the end
+    return candidates, xp.reshape(q[:-s], (-1, spec.num_true)), q[-s:]
 
 
 def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,
@@ -255,6 +263,24 @@ def positions(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any) -> tuple:
     flat_x = xp.reshape(inputs, (-1, spec.embedding_dim))
     flat_y = xp.astype(xp.reshape(labels, (-1, t)), ctx.index_dtype)
     return flat_x, flat_y, lead
+
+
+def checked_labels(ctx: Ctx, spec: LayerSpec, labels: Any) -> Any:
+    """``labels`` with every id checked to lie in ``[0, num_classes)``: on the host where the
+    backend may read values (a ``ValueError``), else through its asynchronous check, with the
+    ids clipped so no gather reads out of bounds."""
+    check_value_range(ctx, "labels", labels, 0, spec.num_classes)
+    return keep_in_range(ctx, labels, 0, spec.num_classes)
+
+
+def rows(ctx: Ctx, weight: Any, bias: Any, ids: Any) -> tuple:
+    """``(weight rows [N, D], bias rows [N])`` of a dense class table through the backend's
+    ``take_rows``: the default ``gather`` of :func:`sampled_softmax_step` (``bias`` None: zeros,
+    a layer without bias)."""
+    rows_w = ctx.take_rows(weight, ids)
+    if bias is None:
+        return rows_w, ctx.xp.zeros_like(rows_w[:, 0])
+    return rows_w, ctx.take_rows(bias, ids)
 
 
 def ignored_positions(ctx: Ctx, labels: Any, ignore_index: Optional[int]) -> tuple:
