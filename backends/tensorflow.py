@@ -17,15 +17,19 @@ TensorFlow support); TensorFlow's own classes are not modified.
 Value checks (labels in range, positive expected counts) read values on the host for eager
 tensors on CPU. On GPU, and while ``tf.function`` traces, they are ``tf.debugging.Assert`` ops
 (an ``InvalidArgumentError`` when the check fails) and ids are clipped into range before every
-gather. The GPU path has not been run: only ``tensorflow-cpu`` was available where this backend
-was tested.
+gather. XLA (``tf.function(jit_compile=True)``) drops assertions, so there a value check cannot
+run: tracing stops with a ``RuntimeError`` naming the check, unless the caller has switched
+value checks under XLA off with :func:`set_xla_value_checks` (``False``: the checks are left
+out, invalid ids are clipped into range and invalid counts used as they are), the way
+``torch.distributions.Distribution.set_default_validate_args`` switches validation. The GPU
+path has not been run: only ``tensorflow-cpu`` was available where this backend was tested.
 
 ``tf.function``: every function traces and runs, gradients included, with given
 ``sampled_values`` or with a key as ``seed`` (an integer tensor of two 32-bit words, e.g.
-``tf.stack([0, step])``); a ``None`` batch dimension in an input signature works. AutoGraph converts the core's Python code while tracing,
-which is harmless (its control flow depends on Python values only) but slow:
-``tf.function(autograph=False)`` traces about twice as fast. With ``jit_compile=True`` XLA drops
-the assertions, so invalid ids are clipped into range instead of reported. A built-in sampler
+``tf.stack([0, step])``); a ``None`` batch dimension in an input signature works. AutoGraph
+converts the core's Python code while tracing, which is harmless (its control flow depends on
+Python values only) but slow: ``tf.function(autograph=False)`` traces about twice as fast.
+``jit_compile=True`` needs ``set_xla_value_checks(False)`` (see above). A built-in sampler
 called with an int seed while ``tf.function`` traces raises ``TypeError`` asking for a key: the
 seed stream's call counter would advance once, at trace time. ``compute_accidental_hits`` has a
 data-dependent output size and runs eagerly only. ``LearnedUnigramSampler`` keeps its counts in
@@ -41,8 +45,48 @@ import importlib.metadata
 from multisampled import kernels, plugin
 
 _MASK32 = 0xFFFFFFFF
+_xla_value_checks = True
 _DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos",
                   "tf-nightly", "tf-nightly-cpu")
+
+
+def set_xla_value_checks(enabled: bool) -> bool:
+    """Whether value checks are required under XLA (``tf.function(jit_compile=True)``), where
+    TensorFlow drops assertions; returns the previous setting.
+
+    ``True`` (the default): a function that needs a value check (labels in range, positive
+    expected counts) stops tracing under XLA with a ``RuntimeError`` naming the check.
+    ``False``: the checks are left out under XLA, explicitly: invalid ids are clipped into range
+    before every gather (a label ``>= num_classes`` uses class ``num_classes - 1``) and invalid
+    expected counts are used as they are, so validate the inputs before the compiled function.
+    Outside XLA nothing changes.
+    """
+    global _xla_value_checks
+    if not isinstance(enabled, bool):
+        raise TypeError(
+            f"enabled must be a bool, got {enabled!r} of type {type(enabled).__name__}")
+    previous, _xla_value_checks = _xla_value_checks, enabled
+    return previous
+
+
+def xla_value_checks() -> bool:
+    """The current :func:`set_xla_value_checks` setting."""
+    return _xla_value_checks
+
+
+def _in_xla_context() -> bool:
+    """Whether the graph being traced is compiled by XLA (``jit_compile=True``), where
+    assertions are dropped."""
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return False
+    try:
+        from tensorflow.python.framework import ops
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # a TensorFlow without these modules: assume no XLA
+        return False
+    return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
 
 
 def _is_array_type(tp: type) -> bool:
@@ -214,9 +258,22 @@ class TensorFlow(plugin.Backend):
     def check_async(self, condition, message: str) -> None:
         """``tf.debugging.Assert``: raises ``InvalidArgumentError`` when ``condition`` is False
         (at once in eager mode; when the traced function runs under ``tf.function``, whose
-        automatic control dependencies keep the assertion in the graph)."""
+        automatic control dependencies keep the assertion in the graph). Under XLA, which drops
+        assertions: a ``RuntimeError`` at trace time, or nothing after
+        ``set_xla_value_checks(False)``."""
         import tensorflow as tf
 
+        if _in_xla_context():
+            if _xla_value_checks:
+                raise RuntimeError(
+                    f"{message}: this value check cannot run under XLA (tf.function("
+                    "jit_compile=True) drops assertions), so an invalid value would pass "
+                    "unreported (ids clipped into range, counts used as given). Validate the "
+                    "inputs before the compiled function and call multisampled.backends."
+                    "tensorflow.set_xla_value_checks(False) to compile without value checks, "
+                    "or compile without jit_compile=True"
+                )
+            return
         tf.debugging.Assert(condition, [message])
 
     def is_compiling(self) -> bool:

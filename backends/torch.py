@@ -33,6 +33,10 @@ def _torch():
     return torch
 
 
+# first_distinct's per-class table is used up to this many classes (128 MiB), or 16 per draw
+_TABLE_CLASSES = 2**24
+
+
 class Torch(plugin.Backend):
     name = "torch"
     module = "torch"
@@ -152,7 +156,10 @@ class Torch(plugin.Backend):
         return kernels.threefry2x32(xp, key0, key1, c0, c1)
 
     def first_distinct(self, xp, classes, num_sampled, num_classes):
-        if classes.device.type == "cpu":
+        # the per-class table costs 8 bytes a class: for ranges far beyond the draws (up to
+        # 2**63 for the uniform sampler) the sort-based selection keeps memory to the draws'
+        if classes.device.type == "cpu" and num_classes <= max(_TABLE_CLASSES,
+                                                               16 * classes.shape[0]):
             from . import _torch_nodes
 
             return _torch_nodes.first_distinct(classes, num_sampled, num_classes)
@@ -203,15 +210,13 @@ def _is_cpu(device) -> bool:
 
 
 def _unsigned_as_int64(arr):
-    """Unsigned host ids as int64 (the range checks then name any value int64 cannot hold)."""
+    """Unsigned host ids as int64, which torch compares and gathers (it has few kernels for
+    uint16/32/64); uint64 data holding values int64 cannot hold stays uint64, so the core's range
+    checks (which convert it themselves) name the argument and the value."""
     import numpy as np
 
     if arr.dtype.itemsize == 8 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
-        flat = int(np.argmax(arr.reshape(-1) > np.iinfo(np.int64).max))
-        raise ValueError(
-            f"{arr.dtype} data holds {arr.reshape(-1)[flat]} at flat position {flat}, which "
-            "torch's int64 ids cannot hold: expected values below 2**63"
-        )
+        return arr
     return arr.astype(np.int64)
 
 

@@ -89,6 +89,39 @@ def check_integer_ids(ctx: Any, name: str, arr: Any) -> None:
         )
 
 
+def named_array(ctx: Any, name: str, value: Any, dtype: Optional[str] = None) -> Any:
+    """``ctx.asarray(value, dtype)``; a conversion error (host data the backend cannot hold,
+    such as int64 values beyond int32 on JAX without x64) names the argument."""
+    try:
+        return ctx.asarray(value, dtype)
+    except (ValueError, TypeError) as exc:
+        kind = ValueError if isinstance(exc, ValueError) else TypeError
+        raise kind(f"{name}: {exc}") from exc
+
+
+_NOT_DENSE = {
+    "RaggedTensor": "a tf.RaggedTensor; convert it with .to_tensor() (rows must have num_true "
+                    "entries)",
+    "SparseTensor": "a tf.SparseTensor; convert it with tf.sparse.to_dense()",
+    "IndexedSlices": "a tf.IndexedSlices; convert it with tf.convert_to_tensor()",
+}
+
+
+def check_dense(name: str, value: Any) -> None:
+    """``value`` must not be a ragged or sparse array (TensorFlow's RaggedTensor, SparseTensor
+    and IndexedSlices, a sparse torch tensor, SciPy and JAX sparse matrices): a ``TypeError``
+    saying that ``name`` must be dense."""
+    tp = type(value)
+    what = _NOT_DENSE.get(tp.__name__) if tp.__module__.startswith("tensorflow") else None
+    if what is None and tp.__module__.startswith(("scipy.sparse", "jax.experimental.sparse")):
+        what = f"a sparse {tp.__module__}.{tp.__name__}; convert it with .todense()"
+    if what is None and tp.__module__.startswith("torch") and "sparse" in str(
+            getattr(value, "layout", "")):
+        what = f"a torch tensor of layout {value.layout}; convert it with .to_dense()"
+    if what is not None:
+        raise TypeError(f"{name} must be a dense array, got {what}")
+
+
 def check_floating(ctx: Any, name: str, arr: Any) -> None:
     """``arr`` must have a real floating dtype."""
     if not is_floating_dtype(ctx.xp, arr.dtype):
@@ -158,15 +191,52 @@ def _run_check(ctx: Any, ok: Any, message_fn) -> None:
         ctx.backend.check_async(ok, message_fn(False))
 
 
+def index_ids(ctx: Any, arr: Any) -> tuple:
+    """``(ids, wrap)``: integer ids a backend can compare and gather with.
+
+    Unsigned ids become the index dtype by a wrapping cast (PyTorch has no comparison kernels
+    for uint16/32/64): values the index dtype cannot hold turn negative, so range checks catch
+    them, and ``wrap`` (``2**bits`` of the unsigned dtype, else 0) recovers them for messages.
+    Signed ids are returned unchanged with ``wrap`` 0.
+    """
+    xp = ctx.xp
+    if not xp.isdtype(arr.dtype, "unsigned integer"):
+        return arr, 0
+    span = int(xp.iinfo(arr.dtype).max) + 1
+    wraps = span > int(xp.iinfo(ctx.index_dtype).max) + 1
+    return xp.astype(arr, ctx.index_dtype), (span if wraps else 0)
+
+
+def _unwrapped_summary(ctx: Any, ids: Any, wrap: int) -> str:
+    """``min .., max ..`` of ids that :func:`index_ids` may have wrapped (negative values are
+    shown as the unsigned values they came from)."""
+    if not wrap:
+        return _values_summary(ctx, ids)
+    xp = ctx.xp
+    neg = ids < 0
+    if not bool(xp.any(neg)):
+        return _values_summary(ctx, ids)
+    lowest = xp.full_like(ids, xp.iinfo(ids.dtype).min)
+    top = int(_scalar(xp.max(xp.where(neg, ids, lowest)))) + wrap
+    if bool(xp.all(neg)):
+        low = int(_scalar(xp.min(ids))) + wrap
+    else:
+        low = int(_scalar(xp.min(xp.where(neg, xp.full_like(ids, xp.iinfo(ids.dtype).max),
+                                          ids))))
+    return f"min {low}, max {top}"
+
+
 def check_value_range(ctx: Any, name: str, arr: Any, low: int, high: int) -> None:
-    """Every value of the integer array ``arr`` lies in ``[low, high)``."""
+    """Every value of the integer array ``arr`` lies in ``[low, high)`` (``low >= 0``); unsigned
+    arrays are compared after :func:`index_ids`."""
     if _is_empty(arr):
         return
     xp = ctx.xp
+    arr, wrap = index_ids(ctx, arr)
     ok = xp.all((arr >= low) & (arr < high))
 
     def message(with_values: bool) -> str:
-        got = f"; got values with {_values_summary(ctx, arr)}" if with_values else ""
+        got = f"; got values with {_unwrapped_summary(ctx, arr, wrap)}" if with_values else ""
         return f"{name} must hold values in [{low}, {high}){got}"
 
     _run_check(ctx, ok, message)
@@ -219,15 +289,29 @@ def check_non_negative(ctx: Any, name: str, arr: Any) -> None:
     _run_check(ctx, ok, message)
 
 
-def check_positive_scalar(name: str, value: Any) -> float:
-    """A Python (or NumPy) real number that is finite and > 0."""
+def check_nonzero(ctx: Any, name: str, arr: Any) -> None:
+    """Every value of the floating array ``arr`` is nonzero and not NaN (infinities allowed)."""
+    if _is_empty(arr):
+        return
+    xp = ctx.xp
+    ok = xp.all((arr != 0) & xp.logical_not(xp.isnan(arr)))
+
+    def message(with_values: bool) -> str:
+        got = f"; got {_values_summary(ctx, arr)}" if with_values else ""
+        return f"{name} must be nonzero and not NaN{got}"
+
+    _run_check(ctx, ok, message)
+
+
+def check_nonzero_scalar(name: str, value: Any) -> float:
+    """A Python (or NumPy) real number other than 0 and NaN."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
         )
     v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    if v == 0 or math.isnan(v):
+        raise ValueError(f"{name} must be nonzero and not NaN, got {value!r}")
     return v
 
 

@@ -4,10 +4,13 @@ Every distribution maps a draw's two words ``(hi, lo)`` to a class with integer 
 (:mod:`multisampled._rng`), so the same draw gives the same class on every backend and device:
 
 * :class:`Uniform`: ``floor(u * R)``;
-* :class:`Table`: a fixed CDF given by 64-bit fixed-point thresholds (log-uniform, fixed
-  unigram), searched exactly; its tables are built once on the host per backend, device and
-  distribution (:func:`table_plan`, a pure function of constants, which tracing compilers
-  evaluate at trace time);
+* :class:`Table`: a fixed CDF given by 64-bit fixed-point thresholds (log-uniform up to
+  :data:`MAX_TABLE_CLASSES` classes, fixed unigram), searched exactly; its tables are built once
+  on the host per backend, device and distribution (:func:`table_plan`, a pure function of
+  constants, which tracing compilers evaluate at trace time);
+* :class:`LogUniform`: the log-uniform distribution over larger ranges, ``floor((R+1)**u) - 1``
+  in integer fixed point (:func:`multisampled._rng.log_uniform_classes`), in memory that does not
+  grow with the range;
 * :class:`Learned`: the learned unigram's integer counts, ``searchsorted`` of a uniform integer
   in ``[0, total)``.
 
@@ -26,8 +29,8 @@ from typing import Any, Callable, Optional
 from . import _rng
 from ._context import Ctx
 
-# float32 tables of more classes than this are refused up front (12 bytes per class on the
-# device, plus float64 work arrays on the host) instead of failing inside an allocation
+# log-uniform ranges up to this size use a CDF table (12 bytes per class on the device, float64
+# work arrays on the host); larger ones map draws to classes in fixed point, without a table
 MAX_TABLE_CLASSES = 2**28
 
 
@@ -109,14 +112,20 @@ class Table:
 def table_plan(backend_name: str, device: Any, key: tuple, word: str) -> tuple:
     """``(tables, p, range, support)`` of the table distribution ``key`` on a backend and
     device, built on the host once and cached. ``word`` names the word dtype ("int64": one
-    signed key per threshold, else uint32 halves). Arguments and results are constants, so
-    tracing compilers may evaluate it at trace time (:data:`multisampled.kernels.HOST_WORK`)."""
+    signed key per threshold, else uint32 halves); for a log-uniform range above
+    :data:`MAX_TABLE_CLASSES`, :class:`LogUniform`'s limb tables, and ``p`` None. Arguments
+    and results are constants, so tracing compilers may evaluate it at trace time
+    (:data:`multisampled.kernels.HOST_WORK`)."""
     from ._registry import get_backend
 
     def build():
         import numpy as np
 
         backend = get_backend(backend_name)
+        if _is_fixed_point(key):  # the exp2 mantissa limbs of LogUniform, no per-class data
+            dtype = "int64" if word == "int64" else "uint32"
+            tables = tuple(backend.asarray(t, dtype, device) for t in _rng.exp2_limb_tables())
+            return tables, None, key[1], key[1]
         cdf, p = _host_tables(key)[0]
         support = int(np.count_nonzero(p))
         hi, lo = _rng.cdf_thresholds(cdf[:-1])
@@ -157,35 +166,80 @@ def table(ctx: Ctx, key: tuple, build: Optional[Callable[[], tuple]] = None) -> 
     return Table(tables, p, range_max, support, key)
 
 
-def check_table_size(name: str, range_max: int) -> None:
-    """An up-front error for a table that would not fit, naming the memory it needs."""
-    if range_max > MAX_TABLE_CLASSES:
-        raise ValueError(
-            f"{name}={range_max} would need a table of {12 * range_max / 2**30:.1f} GiB on the "
-            f"device and {24 * range_max / 2**30:.1f} GiB on the host; tables are limited to "
-            f"{MAX_TABLE_CLASSES} classes"
-        )
+def _is_fixed_point(key: tuple) -> bool:
+    return key[0] == "log_uniform" and key[1] > MAX_TABLE_CLASSES
 
 
-def log_uniform(ctx: Ctx, range_max: int) -> Table:
-    """TF's log-uniform (Zipfian) distribution over ``[0, range_max)``."""
-    check_table_size("range_max", range_max)
-    return table(ctx, ("log_uniform", range_max))
+@dataclasses.dataclass(frozen=True)
+class LogUniform:
+    """TF's log-uniform distribution over a range too large for a table: a draw is class
+    ``floor((R+1)**u) - 1`` evaluated in integer fixed point on the device (the same class on
+    every backend and device), ``P(k)`` is TF's formula evaluated per class."""
+
+    tables: tuple  # the four limb tables of multisampled._rng.exp2_limb_tables
+    range: int
+    support: int
+    key: tuple
+
+    def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
+        xp = ctx.xp
+        return xp.astype(_rng.log_uniform_classes(xp, hi, lo, self.range, self.tables),
+                         ctx.index_dtype)
+
+    def prob(self, ctx: Ctx, classes: Any) -> Any:
+        return log_uniform_prob(ctx, classes, self.range)
+
+    def tail_masses(self, s: int) -> Any:
+        return _host_tables(self.key)[1](s)
+
+
+def log_uniform_prob(ctx: Ctx, classes: Any, range_max: int) -> Any:
+    """TF's ``P(k) = log((k+2)/(k+1)) / log1p(R)`` in double, as float32, on the device.
+
+    Where that ratio rounds to 1 (``k`` beyond about ``2**53``) TF's ``P`` is 0 and its loss NaN;
+    ``log1p(1/(k+1)) / log1p(R)`` is used there instead. Backends without float64 evaluate the
+    ``log1p`` form in float32.
+    """
+    import math
+
+    xp = ctx.xp
+    log_range = math.log1p(float(range_max))
+    if ctx.backend.has_dtype("float64"):
+        k = xp.astype(classes, xp.float64)
+        ratio = (k + 2.0) / (k + 1.0)
+        p = xp.where(ratio == 1.0, xp.log1p(1.0 / (k + 1.0)), xp.log(ratio)) / log_range
+    else:
+        k = xp.astype(classes, xp.float32)
+        p = xp.log1p(1.0 / (k + 1.0)) / log_range
+    return xp.astype(p, xp.float32)
+
+
+def log_uniform(ctx: Ctx, range_max: int) -> Any:
+    """TF's log-uniform (Zipfian) distribution over ``[0, range_max)``: a :class:`Table` up to
+    :data:`MAX_TABLE_CLASSES` classes, a :class:`LogUniform` above."""
+    key = ("log_uniform", range_max)
+    if not _is_fixed_point(key):
+        return table(ctx, key)
+    word = "int64" if _rng.word_dtype(ctx) == ctx.xp.int64 else "uint32"
+    tables, _, r, support = table_plan(ctx.backend.name, resolved_device(ctx), key, word)
+    return LogUniform(tables, r, support, key)
 
 
 def _log_uniform_host(range_max: int) -> tuple:
     import numpy as np
 
     log_range = np.log1p(np.float64(range_max))
-    k = np.arange(range_max, dtype=np.float64)
-    # one draw is floor(exp(u * log1p(R))) - 1, i.e. class k for u in [ln(k+1), ln(k+2)) / L
-    cdf = np.log(k + 2.0) / log_range
-    p = (np.log((k + 2.0) / (k + 1.0)) / log_range).astype(np.float32)
 
     def tails(s):
         # the k most likely classes are 0..k-1 with mass ln(k+1)/L
         return (log_range - np.log1p(np.arange(s, dtype=np.float64))) / log_range
 
+    if _is_fixed_point(("log_uniform", range_max)):
+        return None, tails
+    k = np.arange(range_max, dtype=np.float64)
+    # one draw is floor(exp(u * log1p(R))) - 1, i.e. class k for u in [ln(k+1), ln(k+2)) / L
+    cdf = np.log(k + 2.0) / log_range
+    p = (np.log((k + 2.0) / (k + 1.0)) / log_range).astype(np.float32)
     return (cdf, p), tails
 
 

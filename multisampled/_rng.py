@@ -12,7 +12,9 @@ last bit differs between libraries): a draw ``(x0, x1)`` is the 64-bit fixed-poi
 
 * :func:`uniform_int` gives ``floor(u * R)`` exactly (16-bit limb multiplication);
 * :func:`search_cdf` gives the number of CDF thresholds ``<= u``, thresholds being 64-bit
-  fixed-point integers computed once on the host (:func:`cdf_thresholds`).
+  fixed-point integers computed once on the host (:func:`cdf_thresholds`);
+* :func:`log_uniform_classes` gives ``floor((R+1)**u) - 1`` in 62-bit fixed point, for
+  log-uniform ranges too large for a table.
 
 Words are 32-bit values held in ``uint32`` or, on backends whose index dtype is int64, in
 ``int64`` masked to 32 bits after every addition and left shift (some libraries cannot shift
@@ -30,6 +32,7 @@ a given seed returns the first-call samples again.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from typing import Any, Optional, Tuple
@@ -41,6 +44,8 @@ __all__ = [
     "Generator",
     "cdf_thresholds",
     "draw_words",
+    "exp2_limb_tables",
+    "log_uniform_classes",
     "reset_streams",
     "search_cdf",
     "search_cdf_keys",
@@ -158,25 +163,188 @@ def draw_words(ctx: Any, key0: Any, key1: Any, call_index: Any, start: int, coun
 def uniform_int(xp: Any, hi: Any, lo: Any, n: Any) -> Any:
     """``floor(u * n)`` exactly, for ``u = (hi * 2**32 + lo) / 2**64``; result in ``[0, n)``.
 
-    ``hi, lo``: words (see :func:`threefry2x32`). ``n``: Python int in ``[1, 2**32)`` or a 0-d
-    array of the words' dtype. 16-bit limbs keep every partial product and column sum below
-    ``2**32``, so the same code is exact on ``uint32`` and on int64 words.
+    ``hi, lo``: words (see :func:`threefry2x32`). ``n``: a Python int in ``[1, 2**63)`` (at
+    least ``2**32`` only with int64 words, whose results it must fit), or a 0-d array of the
+    words' dtype holding a value below ``2**32``. 16-bit limbs keep every partial product and
+    column sum below ``2**32``, so the same code is exact on ``uint32`` and on int64 words.
     """
-    if isinstance(n, int) and not 1 <= n < 2**32:
-        raise ValueError(f"uniform_int: n must be in [1, 2**32); got {n}")
-    a = (lo & 0xFFFF, _shr(xp, lo, 16), hi & 0xFFFF, _shr(xp, hi, 16))  # u's limbs, low first
-    r = (n & 0xFFFF, _shr(xp, n, 16))
-    # column k collects the pieces of weight 2**(16*k) of the 96-bit product u * n
-    cols: list = [0] * 6
-    for i in range(4):
-        for j in range(2):
-            p = a[i] * r[j]
+    if isinstance(n, int):
+        if not 1 <= n < 2**63:
+            raise ValueError(f"uniform_int: n must be in [1, 2**63); got {n}")
+        if n >= 2**32:
+            if hi.dtype == xp.uint32:
+                raise ValueError(
+                    f"uniform_int: n={n} needs int64 words (results beyond 32 bits); got uint32 "
+                    "words")
+            return _floor_product(xp, _u_limbs(xp, hi, lo), _int_limbs(n, 4), 4)
+    return _floor_product(xp, _u_limbs(xp, hi, lo), (n & 0xFFFF, _shr(xp, n, 16)), 4)
+
+
+def _u_limbs(xp: Any, hi: Any, lo: Any) -> tuple:
+    """The four 16-bit limbs of the 64-bit draw ``(hi, lo)``, low first."""
+    return (lo & 0xFFFF, _shr(xp, lo, 16), hi & 0xFFFF, _shr(xp, hi, 16))
+
+
+def _int_limbs(v: int, count: int) -> tuple:
+    """The ``count`` 16-bit limbs of the Python int ``v``, low first."""
+    return tuple((v >> (16 * i)) & 0xFFFF for i in range(count))
+
+
+def _product_digits(xp: Any, a: tuple, b: tuple) -> list:
+    """The 16-bit digits (low first) of the product of two numbers given as 16-bit limbs.
+
+    Limbs are arrays or Python ints (zero limbs cost nothing). Every partial product is below
+    ``2**32`` and is split into halves before it is added to its column, so column sums stay
+    below ``2**20``: exact on uint32 and on int64 words.
+    """
+    cols: list = [0] * (len(a) + len(b))
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            if (isinstance(x, int) and x == 0) or (isinstance(y, int) and y == 0):
+                continue
+            p = x * y
+            cols[i + j] = cols[i + j] + (p & 0xFFFF)
+            cols[i + j + 1] = cols[i + j + 1] + _shr(xp, p, 16)
+    digits, carry = [], 0
+    for c in cols:
+        v = c + carry
+        digits.append(v & 0xFFFF)
+        carry = _shr(xp, v, 16)
+    return digits
+
+
+def _floor_product(xp: Any, a: tuple, b: tuple, drop: int) -> Any:
+    """``floor(A * B / 2**(16 * drop))`` as one word-dtype value (it must fit the words)."""
+    cols: list = [0] * (len(a) + len(b))
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            if isinstance(y, int) and y == 0:
+                continue
+            p = x * y
             cols[i + j] = cols[i + j] + (p & 0xFFFF)
             cols[i + j + 1] = cols[i + j + 1] + _shr(xp, p, 16)
     carry = 0
-    for k in range(4):  # the low 64 bits only contribute their carry
+    for k in range(drop):  # the dropped digits only contribute their carry
         carry = _shr(xp, cols[k] + carry, 16)
-    return cols[4] + carry + _shl(xp, cols[5], 16)
+    out = cols[drop] + carry
+    for k in range(drop + 1, len(cols)):
+        if not (isinstance(cols[k], int) and cols[k] == 0):
+            out = out + _shl(xp, cols[k], 16 * (k - drop))
+    return out
+
+
+# --------------------------------------------------------------------------- log-uniform, no table
+
+# A log-uniform draw is class ``floor((R+1)**u) - 1`` (TF: ``floor(exp(u * log1p(R))) - 1``).
+# Without a per-class table it is evaluated in 62-bit fixed point with integer operations only,
+# so every backend and device gives the same class: ``y = u * log2(R+1)`` (one exact limb
+# product with a 70-bit constant), then ``2**y = 2**e * 2**f`` with ``2**f`` the product of four
+# tabulated factors ``2**(b_j / 256**(j+1))`` (the 8-bit chunks of the fraction's top 32 bits)
+# and ``1 + t * ln 2`` for the remaining 32 bits ``t < 2**-32`` (the quadratic term is below
+# ``2**-65``). Factors are rounded down and products truncated, so every partial product stays
+# below the exact one, hence below 2 (their exponents sum to ``f < 1``); each step costs at most
+# ``2**-62``, so ``2**y`` carries a relative error below ``2**-58``: a class boundary moves by
+# less than one step of ``u`` (``2**-64``) for ``R > 2**28``, where this mapping is used.
+EXP2_FRACTION_BITS = 62
+EXP2_CHUNKS = 4  # 8-bit chunks looked up in tables; the rest is linear
+
+
+def _decimal_context():
+    import decimal
+
+    return decimal.Context(prec=60, rounding=decimal.ROUND_FLOOR)
+
+
+@functools.lru_cache(maxsize=64)
+def log2_constant(range_max: int) -> int:
+    """``floor(log2(range_max + 1) * 2**64)`` (at most 70 bits), computed with 60-digit
+    decimal arithmetic: the same integer on every machine."""
+    import decimal
+
+    ctx = _decimal_context()
+    value = ctx.divide(ctx.ln(decimal.Decimal(range_max + 1)), ctx.ln(decimal.Decimal(2)))
+    return int(ctx.to_integral_value(ctx.multiply(value, decimal.Decimal(2**64))))
+
+
+def _scaled_floor(ctx, value) -> int:
+    import decimal
+
+    scaled = ctx.multiply(value, decimal.Decimal(2**EXP2_FRACTION_BITS))
+    return int(ctx.to_integral_value(scaled))
+
+
+@functools.lru_cache(maxsize=1)
+def ln2_constant() -> int:
+    """``floor(ln 2 * 2**62)``."""
+    import decimal
+
+    ctx = _decimal_context()
+    return _scaled_floor(ctx, ctx.ln(decimal.Decimal(2)))
+
+
+@functools.lru_cache(maxsize=1)
+def exp2_tables() -> list:
+    """``EXP2_CHUNKS * 256`` mantissas ``floor(2**(b / 256**(j+1)) * 2**62)``, entry
+    ``256 * j + b``: Python ints (decimal arithmetic, the same on every machine)."""
+    import decimal
+
+    ctx = _decimal_context()
+    ln2 = ctx.ln(decimal.Decimal(2))
+    out = []
+    for j in range(EXP2_CHUNKS):
+        step = ctx.divide(ln2, decimal.Decimal(256 ** (j + 1)))
+        out.extend(_scaled_floor(ctx, ctx.exp(ctx.multiply(step, decimal.Decimal(b))))
+                   for b in range(256))
+    return tuple(out)
+
+
+def exp2_limb_tables() -> list:
+    """:func:`exp2_tables` as four NumPy int64 arrays of 16-bit limbs, low limb first."""
+    import numpy as np
+
+    values = exp2_tables()
+    return [np.array([(v >> (16 * i)) & 0xFFFF for v in values], dtype=np.int64)
+            for i in range(4)]
+
+
+
+def _mul62(xp: Any, a: list, b: list) -> list:
+    """``floor(A * B / 2**62)`` of two 62-bit fixed-point mantissas in ``[1, 2)`` given as four
+    16-bit limbs (low first); the result, below ``2**63``, as four limbs."""
+    d = _product_digits(xp, a, b)
+    return [_shr(xp, d[k + 3], 14) | _shl(xp, d[k + 4] & 0x3FFF, 2) for k in range(4)]
+
+
+def log_uniform_classes(xp: Any, hi: Any, lo: Any, range_max: int, tables: tuple) -> Any:
+    """The log-uniform class ``floor((R+1)**u) - 1`` (then ``mod R``, TF's guard) of each draw,
+    in integer fixed point (see :data:`EXP2_FRACTION_BITS`); words' dtype.
+
+    ``tables``: the four limb arrays of :func:`exp2_limb_tables` in the words' dtype. With
+    uint32 words ``range_max`` must be below ``2**31``.
+    """
+    word = hi.dtype
+    y = _product_digits(xp, _u_limbs(xp, hi, lo), _int_limbs(log2_constant(range_max), 5))
+    e = y[8]  # the integer part of u * log2(R+1), in [0, 62]
+    chunks = (_shr(xp, y[7], 8), y[7] & 0xFF, _shr(xp, y[6], 8), y[6] & 0xFF)
+
+    def factor(j):
+        idx = chunks[j] + 256 * j
+        return [_widen(xp, xp.take(t, idx), word) for t in tables]
+
+    m = factor(0)
+    for j in range(1, EXP2_CHUNKS):
+        m = _mul62(xp, m, factor(j))
+    # 1 + t ln 2 for the low 32 bits T = t * 2**64 of the fraction: 2**62 plus
+    # floor(T * floor(ln2 * 2**62) / 2**64), which is below 2**30
+    tail = _product_digits(xp, (y[4], y[5]), _int_limbs(ln2_constant(), 4))
+    m = _mul62(xp, m, [tail[4], tail[5], 0, 1 << 14])
+    if word == xp.uint32:
+        top = _shr(xp, m[1], 15) | _shl(xp, m[2], 1) | _shl(xp, m[3], 17)  # floor(M / 2**31)
+        k = _shr(xp, top, 31 - e) - 1
+    else:
+        mant = m[0] + _shl(xp, m[1], 16) + _shl(xp, m[2], 32) + _shl(xp, m[3], 48)
+        k = _shr(xp, mant, EXP2_FRACTION_BITS - e) - 1
+    return xp.where(k >= range_max, k - range_max, k)
 
 
 def _widen(xp: Any, t: Any, word: Any) -> Any:

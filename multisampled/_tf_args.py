@@ -14,6 +14,7 @@ from ._arrays import static_dim
 from ._checks import (
     broadcasts_to,
     check_bool,
+    check_dense,
     check_floating,
     check_integer_ids,
     check_positive_finite,
@@ -24,6 +25,7 @@ from ._checks import (
     is_floating_dtype,
     is_integer_dtype,
     keep_in_range,
+    named_array,
 )
 from ._context import Ctx
 from ._math import cast, compute_dtype
@@ -32,6 +34,38 @@ from ._partition import check_shards
 
 class SampledValuesError(ValueError, TypeError):
     """``sampled_values`` is not a triple: TF raises ``ValueError``; a ``TypeError`` too."""
+
+
+SAMPLED_VALUE_NAMES = ("sampled_values[0] (sampled_candidates)",
+                       "sampled_values[1] (true_expected_count)",
+                       "sampled_values[2] (sampled_expected_count)")
+
+
+def check_sampled_values_form(sampled_values: Any) -> None:
+    """``sampled_values`` is None or a triple of arrays (before the backend is looked up, so the
+    error names the argument): ``SampledValuesError`` for anything but a 3-tuple or 3-list,
+    ``TypeError`` naming the member for None, dicts, strings and ragged or sparse members."""
+    if sampled_values is None:
+        return
+    is_sequence = isinstance(sampled_values, (tuple, list))
+    if not is_sequence or len(sampled_values) != 3:
+        length = f" of length {len(sampled_values)}" if is_sequence else ""
+        raise SampledValuesError(
+            "sampled_values must be a tuple (sampled_candidates, true_expected_count, "
+            f"sampled_expected_count), got {type(sampled_values).__name__}{length}"
+        )
+    for name, v in zip(SAMPLED_VALUE_NAMES, sampled_values):
+        if v is None or isinstance(v, (dict, str, bytes)):
+            raise TypeError(f"{name} must be an array, got {type(v).__name__}")
+        check_dense(name, v)
+
+
+def check_argument_forms(labels: Any, inputs: Any, sampled_values: Any) -> None:
+    """The checks of a TF-named loss that come before the backend is looked up: dense
+    ``labels`` and ``inputs``, and the form of ``sampled_values``."""
+    check_dense("labels", labels)
+    check_dense("inputs", inputs)
+    check_sampled_values_form(sampled_values)
 
 
 @dataclasses.dataclass
@@ -60,8 +94,8 @@ def _check_not_swapped(ctx: Ctx, labels: Any, inputs: Any) -> None:
 
 
 def check_inputs_and_labels(ctx: Ctx, labels: Any, inputs: Any, num_true: int):
-    labels = ctx.asarray(labels)
-    inputs = ctx.asarray(inputs)
+    labels = named_array(ctx, "labels", labels)
+    inputs = named_array(ctx, "inputs", inputs)
     _check_not_swapped(ctx, labels, inputs)
     check_floating(ctx, "inputs", inputs)
     check_rank("inputs", inputs, 2, "[batch_size, dim]")
@@ -120,19 +154,10 @@ def check_sampled_values(
     triples this library's own samplers produced; shapes and dtypes are always checked.
     ``batch`` None: a batch size not known while tracing. ``counts_used=False`` (log Q not
     subtracted): the counts' values and shapes do not matter, only their dtypes."""
-    is_sequence = isinstance(sampled_values, (tuple, list))
-    if not is_sequence or len(sampled_values) != 3:
-        length = f" of length {len(sampled_values)}" if is_sequence else ""
-        raise SampledValuesError(
-            "sampled_values must be a tuple (sampled_candidates, true_expected_count, "
-            f"sampled_expected_count), got {type(sampled_values).__name__}{length}"
-        )
-    names = ("sampled_values[0] (sampled_candidates)", "sampled_values[1] (true_expected_count)",
-             "sampled_values[2] (sampled_expected_count)")
-    for name, v in zip(names, sampled_values):
-        if v is None or isinstance(v, (dict, str, bytes)):
-            raise TypeError(f"{name} must be an array, got {type(v).__name__}")
-    candidates, true_count, sampled_count = (ctx.asarray(v) for v in sampled_values)
+    check_sampled_values_form(sampled_values)
+    names = SAMPLED_VALUE_NAMES
+    candidates, true_count, sampled_count = (
+        named_array(ctx, name, v) for name, v in zip(names, sampled_values))
     check_integer_ids(ctx, names[0], candidates)
     check_rank(names[0], candidates, 1, "[num_sampled]")
     num = int(candidates.shape[0])
@@ -165,7 +190,8 @@ def check_sampled_values(
         if counts_used:
             check_positive_finite(ctx, names[1], true_count)
             check_positive_finite(ctx, names[2], sampled_count)
-        candidates = keep_in_range(ctx, candidates, 0, num_classes)
+        candidates = keep_in_range(ctx, cast(ctx.xp, candidates, ctx.index_dtype), 0,
+                                   num_classes)
     return (
         cast(ctx.xp, ctx.stop_gradient(candidates), ctx.index_dtype),
         cast(ctx.xp, ctx.stop_gradient(true_count), cdtype),

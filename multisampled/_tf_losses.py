@@ -15,9 +15,10 @@ from typing import Any
 from ._checks import (
     check_bool,
     check_floating,
-    check_positive_finite,
+    check_non_negative_int,
+    check_nonzero,
+    check_nonzero_scalar,
     check_positive_int,
-    check_positive_scalar,
     check_rank,
 )
 from ._context import Ctx, context
@@ -25,7 +26,7 @@ from ._guard import public
 from ._hits import hit_mask
 from ._math import cast, compute_dtype, logsumexp, nce, sampled_logit_parts
 from ._partition import STRATEGIES, embedding_lookup
-from ._tf_args import Prepared, prepare
+from ._tf_args import Prepared, check_argument_forms, prepare
 
 
 def _gather_rows(ctx: Ctx, p: Prepared, candidates: Any):
@@ -35,6 +36,8 @@ def _gather_rows(ctx: Ctx, p: Prepared, candidates: Any):
     all_w = embedding_lookup(ctx, p.weight_shards, p.weight_rows, ids, p.partition_strategy)
     all_b = embedding_lookup(ctx, p.bias_shards, p.bias_rows, ids, p.partition_strategy)
     s = int(candidates.shape[0])  # static, where the batch size may not be
+    if s == 0:  # num_resampled=0: no sampled rows
+        return all_w, all_b, all_w[:0, ...], all_b[:0]
     return all_w[:-s, ...], all_b[:-s], all_w[-s:, ...], all_b[-s:]
 
 
@@ -86,6 +89,7 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
     the compute dtype (TF fails for non-float32 inputs with its float32 default sampler).
     """
     del name
+    check_argument_forms(labels, inputs, sampled_values)
     ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
     subtract_log_q = check_bool("subtract_log_q", subtract_log_q)
     p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
@@ -124,6 +128,7 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     inputs are computed in float32, so a row with an accidental hit stays finite (TF gives NaN).
     """
     del name
+    check_argument_forms(labels, inputs, sampled_values)
     ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
     p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
                 num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
@@ -146,6 +151,7 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     as TF 2.x) are keyword-only extensions.
     """
     del name
+    check_argument_forms(labels, inputs, sampled_values)
     ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
     p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
                 num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
@@ -172,16 +178,23 @@ def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_
     scored ``lse_j(w_c . x_j / tau) + b_c / tau`` over the batch rows ``j`` (no gradient); the
     ``num_resampled`` best are kept (ties: the earlier candidate position wins, TF ``top_k``'s
     rule) with their first-phase expected counts, and the sampled softmax loss is taken over
-    them (``num_sampled = num_resampled``). ``resampling_temperature`` is a positive number or a
-    0-d array. ``seed`` is an extension (TF's contrib function has none).
+    them (``num_sampled = num_resampled``). ``resampling_temperature`` is a number or a 0-d
+    array other than 0 and NaN (a negative one ranks the candidates in reverse, as in TF; 0 and
+    NaN make every score NaN, whose ranking TF leaves to its sort). ``num_resampled=0`` keeps no
+    candidate (the loss over the true columns alone, as TF). An empty ``sampled_values`` (``()``,
+    ``[]``, ``{}``) draws the default sampler, as TF's ``if not sampled_values``. ``seed`` is an
+    extension (TF's contrib function has none).
     """
     del name
+    if isinstance(sampled_values, (tuple, list, dict)) and len(sampled_values) == 0:
+        sampled_values = None
+    check_argument_forms(labels, inputs, sampled_values)
     ctx = context(
         weights, biases, labels, inputs, sampled_values, resampling_temperature, backend=backend
     )
     xp = ctx.xp
     num_sampled = check_positive_int("num_sampled", num_sampled)
-    num_resampled = check_positive_int("num_resampled", num_resampled)
+    num_resampled = check_non_negative_int("num_resampled", num_resampled)
     num_classes = check_positive_int("num_classes", num_classes)
     if num_sampled > num_classes:
         raise ValueError(
@@ -226,6 +239,10 @@ def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_
         true_count,
         xp.take(xp.broadcast_to(sampled_count, (num,)), keep),
     )
+    if num_resampled == 0:  # no sampled column: TF's loss over the true columns alone
+        true_logits, _ = _logit_parts(ctx, p, resampled_values, True, False)
+        loss = logsumexp(xp, true_logits, sg) - xp.sum(true_logits, axis=1) / p.num_true
+        return cast(xp, loss, p.inputs.dtype)
     return _softmax_loss(ctx, p, resampled_values, remove_accidental_hits)
 
 
@@ -236,6 +253,6 @@ def _temperature(ctx: Ctx, value: Any, cdtype: Any) -> Any:
         tau = ctx.asarray(value)
         check_floating(ctx, "resampling_temperature", tau)
         check_rank("resampling_temperature", tau, 0, "(a scalar)")
-        check_positive_finite(ctx, "resampling_temperature", tau)
+        check_nonzero(ctx, "resampling_temperature", tau)
         return cast(ctx.xp, ctx.stop_gradient(tau), cdtype)
-    return check_positive_scalar("resampling_temperature", value)
+    return check_nonzero_scalar("resampling_temperature", value)

@@ -24,10 +24,13 @@ from . import _distributions as dists
 from . import _rng, _seeds, _unique, _vocab
 from ._checks import (
     check_bool,
+    check_dense,
     check_int_in,
     check_integer_ids,
     check_rank,
     dtype_name,
+    index_ids,
+    named_array,
 )
 from ._context import Ctx, context
 from ._guard import public
@@ -60,7 +63,7 @@ class CandidateSamples(NamedTuple):
 
 def _true_classes(ctx: Ctx, true_classes: Any, num_true: int) -> Any:
     """``true_classes`` as a backend array of an integer dtype, shape-checked (TF's checks)."""
-    tc = ctx.asarray(true_classes)
+    tc = named_array(ctx, "true_classes", true_classes)
     check_integer_ids(ctx, "true_classes (labels)", tc)
     check_rank("true_classes", tc, 2, "[batch_size, num_true]")
     if tc.shape[1] != num_true:
@@ -75,10 +78,12 @@ def _check_class_range(ctx: Ctx, tc: Any, range_max: int, what: str) -> Any:
     """TF's "`true_candidate` out of range [0, R)" check, then the cast to the index dtype.
 
     Eager where values may be read; otherwise the backend's ``check_async``, and the ids used
-    for gathers are kept in range so an invalid label never reads out of bounds.
+    for gathers are kept in range so an invalid label never reads out of bounds. Unsigned
+    labels are converted first (:func:`multisampled._checks.index_ids`).
     """
     xp = ctx.xp
     msg = f"true_classes values must be in [0, {range_max}) ({what})"
+    tc, wrap = index_ids(ctx, tc)
     if not any(n == 0 for n in tc.shape):
         bad = tc < 0
         if xp.iinfo(tc.dtype).max >= range_max:
@@ -87,7 +92,10 @@ def _check_class_range(ctx: Ctx, tc: Any, range_max: int, what: str) -> Any:
             if bool(xp.any(bad)):
                 flat = xp.reshape(tc, (-1,))
                 first = int(xp.argmax(xp.astype(xp.reshape(bad, (-1,)), xp.int8)))
-                raise ValueError(f"{msg}, got {int(flat[first])} at flat position {first}")
+                value = int(flat[first])
+                if value < 0 and wrap:
+                    value += wrap
+                raise ValueError(f"{msg}, got {value} at flat position {first}")
         else:
             ctx.backend.check_async(xp.logical_not(xp.any(bad)), msg)
     out = tc if tc.dtype == ctx.index_dtype else xp.astype(tc, ctx.index_dtype)
@@ -111,11 +119,14 @@ def _common_checks(num_true, num_sampled, unique, range_max=None):
 
 
 def _check_index_range(ctx: Ctx, range_max: int) -> None:
+    """Class ids ``[0, range_max)`` must fit the backend's index dtype (int64: ``range_max <
+    2**63``; int32 on JAX without x64: ``range_max < 2**31``)."""
     limit = int(ctx.xp.iinfo(ctx.index_dtype).max)
-    if range_max - 1 > limit or range_max >= 2**32:
+    if range_max > limit:
         raise ValueError(
             f"range_max={range_max} is too large for the {ctx.name} backend: class ids must fit "
-            f"its index dtype {dtype_name(ctx.index_dtype)} and be below 2**32"
+            f"its index dtype {dtype_name(ctx.index_dtype)}, so range_max must be at most "
+            f"{limit}"
         )
 
 
@@ -185,6 +196,7 @@ def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
+    check_dense("true_classes", true_classes)
     ctx = context(true_classes, backend=backend)
     seed = _seeds.check_seed(ctx, seed)
     tc = _labels_for(ctx, true_classes, num_true, range_max, "uniform_candidate_sampler")
@@ -202,6 +214,7 @@ def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, r
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
+    check_dense("true_classes", true_classes)
     ctx = context(true_classes, backend=backend)
     seed = _seeds.check_seed(ctx, seed)
     tc = _labels_for(ctx, true_classes, num_true, range_max, "log_uniform_candidate_sampler")
@@ -303,6 +316,7 @@ class LearnedUnigramSampler:
 
         num_true, num_sampled, unique, _ = _common_checks(
             num_true, num_sampled, unique, self.range_max)
+        check_dense("true_classes", true_classes)
         ctx = context(true_classes, backend=self._backend)
         seed = _seeds.check_seed(ctx, seed)
         with self._lock:
@@ -339,6 +353,7 @@ def _reset_learned_states() -> None:
 @public(traceable=False)
 def _learned_unigram_stateful(true_classes, num_true, num_sampled, unique, range_max, seed,
                               backend):
+    check_dense("true_classes", true_classes)
     ctx = context(true_classes, backend=backend)
     seed = _seeds.check_seed(ctx, seed)
     # TF keeps one kernel per op and attribute set; an int seed is an attribute, any other
@@ -375,6 +390,7 @@ def learned_unigram_candidate_sampler(true_classes, num_true, num_sampled, uniqu
     if not isinstance(state, LearnedUnigramState):
         raise TypeError(
             f"state must be a multisampled.LearnedUnigramState, got {type(state).__name__}")
+    check_dense("true_classes", true_classes)
     ctx = context(true_classes, state.counts, backend=backend)
     seed = _seeds.check_seed(ctx, seed)
     if tuple(state.counts.shape) != (range_max,):
@@ -428,6 +444,7 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
             f"{type(vocab_file).__name__}"
         )
     vocab_file = os.fspath(vocab_file)
+    check_dense("true_classes", true_classes)
     ctx = context(true_classes, backend=backend)
     seed = _seeds.check_seed(ctx, seed)
     tc = _labels_for(ctx, true_classes, num_true, range_max, "fixed_unigram_candidate_sampler")
@@ -458,6 +475,7 @@ def all_candidate_sampler(true_classes, num_true, num_sampled, unique, seed=None
     Useful as an oracle: the sampled softmax over all classes equals the full softmax.
     """
     num_true, num_sampled, unique, _ = _common_checks(num_true, num_sampled, unique)
+    check_dense("true_classes", true_classes)
     ctx = context(true_classes, backend=backend)
     _seeds.check_seed(ctx, seed)
     tc = _labels_for(ctx, true_classes, num_true, num_sampled, "all_candidate_sampler")

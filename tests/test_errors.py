@@ -266,20 +266,19 @@ def test_rank_validation_order():
 
 
 def test_rank_other_errors():
-    with pytest.raises(ValueError, match=r"resampling_temperature must be finite and > 0, got 0"):
+    with pytest.raises(ValueError, match=r"resampling_temperature must be nonzero and not NaN, "
+                                         r"got 0"):
         rank(resampling_temperature=0)
     with pytest.raises(TypeError, match=r"resampling_temperature must be a real number"):
         rank(resampling_temperature="hot")
-    with pytest.raises(
-        ValueError, match=r"resampling_temperature must be finite and > 0 everywhere"
-    ):
-        rank(resampling_temperature=np.asarray(-1.0))
+    with pytest.raises(ValueError, match=r"resampling_temperature must be nonzero and not NaN"):
+        rank(resampling_temperature=np.asarray(np.nan))
     with pytest.raises(ValueError, match=r"resampling_temperature must be a rank-0 array"):
         rank(resampling_temperature=np.ones(2))
     with pytest.raises(ValueError, match=r"has 1 entries but num_resampled=2"):
         rank(sampled_values=values(1))
-    with pytest.raises(ValueError, match=r"num_resampled must be a positive int"):
-        rank(num_resampled=0)
+    with pytest.raises(ValueError, match=r"num_resampled must be a non-negative int"):
+        rank(num_resampled=-1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -115,9 +115,13 @@ def test_uniform_int_is_exact_floor(words, n):
 
 def test_uniform_int_rejects_out_of_range_n():
     w = np.zeros(3, dtype=np.int64)
-    for n in (0, 2**32):
+    for n in (0, 2**63):
         with pytest.raises(ValueError, match="n must be in"):
             _rng.uniform_int(xnp, w, w, n)
+    # results of 32 bits and more need int64 words
+    u = np.zeros(3, dtype=np.uint32)
+    with pytest.raises(ValueError, match="needs int64 words"):
+        _rng.uniform_int(xnp, u, u, 2**32)
 
 
 THRESHOLD = st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**32 - 1, 2**32, 2**63, 2**64 - 1])
