@@ -77,8 +77,8 @@ def sampled_logit_parts(
     if hits is not None:
         # TF adds a dense constant holding -FLT_MAX at the hits (a repeated hit is assigned
         # once); the result stays finite in float32/float64 and has no backward of its own
-        mask = xp.where(hits, xp.full_like(sampled_logits, -FLT_MAX),
-                        xp.zeros_like(sampled_logits))
+        # (a miss adds -0.0, which leaves every logit as it is)
+        mask = xp.astype(hits, sampled_logits.dtype) * -FLT_MAX
         sampled_logits = sampled_logits + stop_gradient(mask)
     return true_logits, sampled_logits
 
