@@ -9,8 +9,12 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FRAMEWORKS = {"torch", "jax", "jaxlib", "tensorflow", "keras", "flax", "cupy"}
-CORE = sorted(p for p in (ROOT / "multisampled").glob("*.py") if p.name not in {"torch.py"})
-FRONT_ENDS = {ROOT / "multisampled" / "torch.py": "torch"}
+FRONT_ENDS = {
+    ROOT / "multisampled" / "torch.py": "torch",
+    ROOT / "multisampled" / "keras.py": "keras",
+    ROOT / "multisampled" / "flax.py": "flax",
+}
+CORE = sorted(p for p in (ROOT / "multisampled").glob("*.py") if p not in FRONT_ENDS)
 BACKENDS = sorted(p for p in (ROOT / "backends").glob("*.py") if p.name != "__init__.py")
 KIT = sorted((ROOT / "conformance").glob("*.py"))
 
