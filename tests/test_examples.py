@@ -23,3 +23,25 @@ def test_torch_next_token_learns_under_the_full_softmax(capsys):
     assert out["eval_loss_before"] > 8.0
     assert out["eval_loss_after"] < out["eval_loss_before"] - 2.0
     assert '"eval_loss_after"' in capsys.readouterr().out
+
+
+def test_flax_next_token_learns_under_the_full_softmax(capsys):
+    pytest.importorskip("flax")
+    pytest.importorskip("optax")
+    example = load("flax_next_token")
+    out = example.main(["--vocab", "5000", "--steps", "120", "--batch", "128"])
+    assert out["eval_loss_before"] > 8.0
+    assert out["eval_loss_after"] < out["eval_loss_before"] - 2.0
+    assert '"eval_loss_after"' in capsys.readouterr().out
+
+
+def test_keras_next_token_learns_under_the_full_softmax(capsys):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() not in ("tensorflow", "jax", "torch"):
+        pytest.skip(f"Keras runs on {keras.backend.backend()} here")
+    example = load("keras_next_token")
+    out = example.main(["--vocab", "5000", "--examples", "12000", "--epochs", "3",
+                        "--batch", "128"])
+    assert out["eval_loss_before"] > 8.0
+    assert out["eval_loss_after"] < out["eval_loss_before"] - 2.0
+    assert '"eval_loss_after"' in capsys.readouterr().out
