@@ -3,6 +3,10 @@
 Checks of array VALUES (label range, positive expected counts) are expected only where the
 backend runs them (``may_read_values``, or ``check_async`` which may raise later: the kit then
 reads the result back and accepts any exception); shape, dtype and size checks always.
+
+Inputs at the edges that are NOT errors are held here too: unsigned labels (the same results
+as int64 ones), empty batches (shape ``(0,)``), and ranges beyond ``2**32`` (valid ids where the
+index dtype is int64, an error naming ``range_max`` where it is int32).
 """
 
 from __future__ import annotations
@@ -104,6 +108,32 @@ def _true_count_negative(kw):
     kw["sampled_values"] = (c, t, s)
 
 
+def _sampled_values_short(kw):
+    kw["sampled_values"] = tuple(kw["sampled_values"][:2])
+
+
+def _sampled_values_dict(kw):
+    kw["sampled_values"] = {}
+
+
+def _sampled_values_member_none(kw):
+    c, t, s = kw["sampled_values"]
+    kw["sampled_values"] = (None, t, s)
+
+
+def _sampled_values_member_dict(kw):
+    c, t, s = kw["sampled_values"]
+    kw["sampled_values"] = (c, {}, s)
+
+
+def _labels_unsigned_out_of_range(kw):
+    kw["labels"] = np.array([[0, 1], [2, 7], [1, 1]], dtype=np.uint16)  # 7 == num_classes
+
+
+def _labels_uint64_above_int64(kw):
+    kw["labels"] = np.array([[0, 1], [2, 2**63 + 1], [1, 1]], dtype=np.uint64)
+
+
 def _shards_off_layout(kw):
     w = kw["weights"]
     kw["weights"] = [w[:1], w[1:]]  # 1 + 6 rows is neither the "div" nor the "mod" layout
@@ -145,6 +175,15 @@ TF_CASES = [
      r"sampled_values|sampled_expected_count", True),
     ("true_count_negative", _true_count_negative, ValueError,
      r"sampled_values|true_expected_count", True),
+    ("sampled_values_short", _sampled_values_short, ValueError, r"\bsampled_values\b", False),
+    ("sampled_values_dict", _sampled_values_dict, ValueError, r"\bsampled_values\b", False),
+    ("sampled_values_member_none", _sampled_values_member_none, TypeError,
+     r"sampled_values\[0\]", False),
+    ("sampled_values_member_dict", _sampled_values_member_dict, TypeError,
+     r"sampled_values\[1\]", False),
+    ("labels_unsigned_out_of_range", _labels_unsigned_out_of_range, ValueError, r"\blabels\b",
+     True),
+    ("labels_uint64_above_int64", _labels_uint64_above_int64, ValueError, r"\blabels\b", True),
 ]
 SHARD_CASES = [
     ("shards_off_layout", _shards_off_layout, ValueError, r"\bweights\b", False),
@@ -170,6 +209,10 @@ SAMPLER_CASES = {
     "num_true_mismatch": _sampler_case(dict(num_true=3), ValueError, r"num_true|true_classes"),
     "true_classes_float": _sampler_case(
         dict(true_classes=np.array([[0.0, 1.0]], np.float32)), TypeError, r"true_classes"),
+    "true_classes_uint64_above_int64": _sampler_case(
+        dict(true_classes=np.array([[0, 2**63 + 1]], np.uint64)), ValueError, r"true_classes",
+        True),
+    "range_max_beyond_int64": _sampler_case(dict(range_max=2**63), ValueError, r"\brange_max\b"),
 }
 
 PADDLE_CASES = {
@@ -182,6 +225,10 @@ PADDLE_CASES = {
     "label_out_of_range": (lambda kw: kw.update(label=kw["label"] + kw["logits"].shape[1],
                                                 use_customized_samples=False),
                            ValueError, r"\blabel\b", True),
+    "label_uint64_above_int64": (
+        lambda kw: kw.update(label=np.full(kw["label"].shape, 2**63 + 1, np.uint64),
+                             use_customized_samples=False),
+        ValueError, r"\blabel\b", True),
     "num_samples_zero": (lambda kw: kw.update(num_samples=0), ValueError, r"\bnum_samples\b",
                          False),
     "num_samples_over_classes": (
@@ -235,8 +282,8 @@ class ErrorTests(KitBase):
         def conv(v):
             if isinstance(v, (list, tuple)):
                 return type(v)(conv(x) for x in v)
-            if not isinstance(v, np.ndarray):
-                return v
+            if not isinstance(v, np.ndarray) or v.dtype.kind == "u":
+                return v  # unsigned ids stay host data: the API converts them itself
             return self.arr(v, "float32" if v.dtype.kind == "f" else None)
 
         for key in ("weights", "biases", "inputs", "labels", "sampled_values"):
@@ -294,7 +341,8 @@ class ErrorTests(KitBase):
         kw = dict(true_classes=np.array([[0, 1]], np.int64), num_true=2, num_sampled=3,
                   unique=True, range_max=7)
         kw.update(change)
-        kw["true_classes"] = self.arr(kw["true_classes"])
+        if kw["true_classes"].dtype.kind != "u":  # unsigned ids: converted by the API
+            kw["true_classes"] = self.arr(kw["true_classes"])
         fn = getattr(self.ms, sampler)
         self._expect(lambda: fn(**kw, seed=1, backend=self.backend), exc, pattern, value_check,
                      f"{sampler}/{case}")
@@ -330,7 +378,7 @@ class ErrorTests(KitBase):
             if kw.get(key) is not None:
                 kw[key] = self.arr(kw[key], "float32")
         for key in ("label", "customized_samples"):
-            if kw.get(key) is not None:
+            if kw.get(key) is not None and kw[key].dtype.kind != "u":
                 kw[key] = self.arr(kw[key])
         if not kw["use_customized_samples"]:
             kw.pop("customized_samples")
@@ -339,3 +387,76 @@ class ErrorTests(KitBase):
         self._expect(lambda: self.ms.sampled_softmax_with_cross_entropy(
             **kw, backend=self.backend), exc, pattern, value_check,
             f"sampled_softmax_with_cross_entropy/{case}")
+
+    # ------------------------------------------------------------------ edges that are not errors
+
+    def _unsigned_or_skip(self, labels, dtype):
+        try:
+            return self.arr(labels.astype(dtype))
+        except (TypeError, ValueError):
+            pytest.skip(f"backend {self.backend!r} has no {dtype} arrays")
+
+    @pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64"])
+    @pytest.mark.parametrize("api", _TF_LOSSES + ("rank_sampled_softmax_loss",))
+    def test_unsigned_labels_equal_int64_labels(self, api, dtype):
+        kw = self._tf_kwargs()
+        if api == "rank_sampled_softmax_loss":
+            kw.update(num_resampled=2)
+        labels = kw.pop("labels")
+        want = self._tf_call(api, dict(kw, labels=labels))
+        got = self._tf_call(api, dict(kw, labels=self._unsigned_or_skip(labels, dtype)))
+        want, got = (w[0] if isinstance(w, tuple) else w for w in (want, got))
+        np.testing.assert_allclose(self.to_numpy(got), self.to_numpy(want), rtol=1e-6,
+                                   err_msg=f"{api} with {dtype} labels")
+
+    @pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
+    def test_unsigned_true_classes_and_paddle_labels(self, dtype):
+        tc = np.array([[0, 1], [5, 6]], np.int64)
+        call = (lambda t: self.ms.uniform_candidate_sampler(
+            t, 2, 3, True, 7, seed=self.ms.Generator(1), backend=self.backend))
+        want, got = call(self.arr(tc)), call(self._unsigned_or_skip(tc, dtype))
+        for w, g in zip(want, got):
+            np.testing.assert_array_equal(self.to_numpy(g), self.to_numpy(w))
+        q = example_paddle_problem("float32")
+        logits = self.arr(q["logits"], "float32")
+        paddle = (lambda label: self.ms.sampled_softmax_with_cross_entropy(
+            logits, label, q["num_samples"], seed=3, backend=self.backend))
+        np.testing.assert_allclose(
+            self.to_numpy(paddle(self._unsigned_or_skip(q["label"], dtype))),
+            self.to_numpy(paddle(self.arr(q["label"]))), rtol=1e-6)
+
+    @pytest.mark.parametrize("api", _TF_LOSSES + ("rank_sampled_softmax_loss",))
+    def test_empty_batch_gives_an_empty_loss(self, api):
+        kw = self._tf_kwargs()
+        c, _, s = kw["sampled_values"]
+        kw.update(labels=kw["labels"][:0], inputs=kw["inputs"][:0],
+                  sampled_values=(c, np.ones((0, 2), np.float32), s))
+        if api == "rank_sampled_softmax_loss":
+            kw.update(num_resampled=2)
+        out = self._tf_call(api, kw)
+        out = out[0] if isinstance(out, tuple) else out
+        expected = (0, 2 + 4) if api == "compute_sampled_logits" else (0,)
+        assert tuple(self.to_numpy(out).shape) == expected, f"{api} with an empty batch"
+        kw.update(sampled_values=None, seed=1)
+        out = self._tf_call(api, kw)
+        out = out[0] if isinstance(out, tuple) else out
+        assert tuple(self.to_numpy(out).shape) == expected, f"{api}, default sampler, B=0"
+
+    @pytest.mark.parametrize("sampler", ["uniform_candidate_sampler",
+                                         "log_uniform_candidate_sampler"])
+    def test_ranges_beyond_2_32(self, sampler):
+        fn = getattr(self.ms, sampler)
+        tc = self.arr(np.zeros((1, 1), np.int64))
+        small = fn(tc, 1, 2, True, 7, seed=1, backend=self.backend).sampled_candidates
+        r = 2**32 + 1  # TensorFlow's testLargeUniformRange
+        if "int32" in str(small.dtype):
+            with pytest.raises(ValueError, match=r"\brange_max\b"):
+                fn(tc, 1, 2, False, r, seed=123, backend=self.backend)
+            r = 2**30 + 3  # beyond the log-uniform table, within int32
+        out = fn(tc, 1, 64, True, r, seed=self.ms.Generator(5), backend=self.backend)
+        ref = fn(np.zeros((1, 1), np.int64), 1, 64, True, r, seed=self.ms.Generator(5),
+                 backend="numpy")
+        got = self.to_numpy(out.sampled_candidates).astype(np.int64)
+        assert np.all((got >= 0) & (got < r))
+        np.testing.assert_array_equal(got, np.asarray(ref.sampled_candidates),
+                                      err_msg=f"{sampler}(range_max={r}): NumPy's candidates")

@@ -173,9 +173,9 @@ def _scalar(a: Any) -> Any:
     try:
         return a.item()
     except Exception:  # arrays without .item() (TensorFlow's)
-        v = float(a)
-        integral = dtype_name(a.dtype).startswith(("int", "uint"))
-        return int(v) if integral and v.is_integer() else v
+        if dtype_name(a.dtype).startswith(("int", "uint")):
+            return int(a)  # exact (a float would round 64-bit values)
+        return float(a)
 
 
 def _run_check(ctx: Any, ok: Any, message_fn) -> None:

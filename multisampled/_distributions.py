@@ -113,7 +113,8 @@ def table_plan(backend_name: str, device: Any, key: tuple, word: str) -> tuple:
     """``(tables, p, range, support)`` of the table distribution ``key`` on a backend and
     device, built on the host once and cached. ``word`` names the word dtype ("int64": one
     signed key per threshold, else uint32 halves); for a log-uniform range above
-    :data:`MAX_TABLE_CLASSES`, :class:`LogUniform`'s limb tables, and ``p`` None. Arguments
+    :data:`MAX_TABLE_CLASSES`, :class:`LogUniform`'s limb tables, and in place of ``p`` its
+    fixed-point constants (Python ints). Arguments
     and results are constants, so tracing compilers may evaluate it at trace time
     (:data:`multisampled.kernels.HOST_WORK`)."""
     from ._registry import get_backend
@@ -125,7 +126,8 @@ def table_plan(backend_name: str, device: Any, key: tuple, word: str) -> tuple:
         if _is_fixed_point(key):  # the exp2 mantissa limbs of LogUniform, no per-class data
             dtype = "int64" if word == "int64" else "uint32"
             tables = tuple(backend.asarray(t, dtype, device) for t in _rng.exp2_limb_tables())
-            return tables, None, key[1], key[1]
+            constants = (_rng.log2_constant(key[1]), _rng.ln2_constant())
+            return tables, constants, key[1], key[1]
         cdf, p = _host_tables(key)[0]
         support = int(np.count_nonzero(p))
         hi, lo = _rng.cdf_thresholds(cdf[:-1])
@@ -177,14 +179,15 @@ class LogUniform:
     every backend and device), ``P(k)`` is TF's formula evaluated per class."""
 
     tables: tuple  # the four limb tables of multisampled._rng.exp2_limb_tables
+    constants: tuple  # (log2_constant(range), ln2_constant()), Python ints
     range: int
     support: int
     key: tuple
 
     def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
         xp = ctx.xp
-        return xp.astype(_rng.log_uniform_classes(xp, hi, lo, self.range, self.tables),
-                         ctx.index_dtype)
+        k = _rng.log_uniform_classes(xp, hi, lo, self.range, self.tables, self.constants)
+        return xp.astype(k, ctx.index_dtype)
 
     def prob(self, ctx: Ctx, classes: Any) -> Any:
         return log_uniform_prob(ctx, classes, self.range)
@@ -221,8 +224,8 @@ def log_uniform(ctx: Ctx, range_max: int) -> Any:
     if not _is_fixed_point(key):
         return table(ctx, key)
     word = "int64" if _rng.word_dtype(ctx) == ctx.xp.int64 else "uint32"
-    tables, _, r, support = table_plan(ctx.backend.name, resolved_device(ctx), key, word)
-    return LogUniform(tables, r, support, key)
+    tables, constants, r, support = table_plan(ctx.backend.name, resolved_device(ctx), key, word)
+    return LogUniform(tables, constants, r, support, key)
 
 
 def _log_uniform_host(range_max: int) -> tuple:

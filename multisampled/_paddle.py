@@ -23,6 +23,7 @@ from ._checks import (
     check_shape,
     check_value_range,
     keep_in_range,
+    named_array,
 )
 from ._context import Ctx, context
 from ._guard import public
@@ -87,8 +88,8 @@ def sampled_softmax_with_cross_entropy(
     remove_accidental_hits = check_bool("remove_accidental_hits", remove_accidental_hits)
     use_customized_samples = check_bool("use_customized_samples", use_customized_samples)
     seed = check_non_negative_int("seed", seed)
-    logits = ctx.asarray(logits)
-    label = ctx.asarray(label)
+    logits = named_array(ctx, "logits", logits)
+    label = named_array(ctx, "label", label)
     check_floating(ctx, "logits", logits)
     check_rank("logits", logits, 2, "[N, K]")
     check_integer_ids(ctx, "label", label)
@@ -128,8 +129,8 @@ def _customized(ctx: Ctx, logits, num_true, num_samples, customized_samples,
             f"customized_probabilities="
             f"{'None' if customized_probabilities is None else 'an array'}"
         )
-    samples = ctx.asarray(customized_samples)
-    probs = ctx.asarray(customized_probabilities)
+    samples = named_array(ctx, "customized_samples", customized_samples)
+    probs = named_array(ctx, "customized_probabilities", customized_probabilities)
     check_integer_ids(ctx, "customized_samples", samples)
     check_shape("customized_samples", samples, (n, width), "[N, num_true + num_samples]")
     check_floating(ctx, "customized_probabilities", probs)

@@ -190,8 +190,9 @@ def _int_limbs(v: int, count: int) -> tuple:
     return tuple((v >> (16 * i)) & 0xFFFF for i in range(count))
 
 
-def _product_digits(xp: Any, a: tuple, b: tuple) -> list:
-    """The 16-bit digits (low first) of the product of two numbers given as 16-bit limbs.
+def _columns(xp: Any, a: tuple, b: tuple) -> list:
+    """The column sums of the product of two numbers given as 16-bit limbs (low first): column
+    ``k`` collects the pieces of weight ``2**(16*k)``.
 
     Limbs are arrays or Python ints (zero limbs cost nothing). Every partial product is below
     ``2**32`` and is split into halves before it is added to its column, so column sums stay
@@ -205,8 +206,13 @@ def _product_digits(xp: Any, a: tuple, b: tuple) -> list:
             p = x * y
             cols[i + j] = cols[i + j] + (p & 0xFFFF)
             cols[i + j + 1] = cols[i + j + 1] + _shr(xp, p, 16)
+    return cols
+
+
+def _product_digits(xp: Any, a: tuple, b: tuple) -> list:
+    """The 16-bit digits (low first) of the product of two numbers given as 16-bit limbs."""
     digits, carry = [], 0
-    for c in cols:
+    for c in _columns(xp, a, b):
         v = c + carry
         digits.append(v & 0xFFFF)
         carry = _shr(xp, v, 16)
@@ -215,14 +221,7 @@ def _product_digits(xp: Any, a: tuple, b: tuple) -> list:
 
 def _floor_product(xp: Any, a: tuple, b: tuple, drop: int) -> Any:
     """``floor(A * B / 2**(16 * drop))`` as one word-dtype value (it must fit the words)."""
-    cols: list = [0] * (len(a) + len(b))
-    for i, x in enumerate(a):
-        for j, y in enumerate(b):
-            if isinstance(y, int) and y == 0:
-                continue
-            p = x * y
-            cols[i + j] = cols[i + j] + (p & 0xFFFF)
-            cols[i + j + 1] = cols[i + j + 1] + _shr(xp, p, 16)
+    cols = _columns(xp, a, b)
     carry = 0
     for k in range(drop):  # the dropped digits only contribute their carry
         carry = _shr(xp, cols[k] + carry, 16)
@@ -315,15 +314,19 @@ def _mul62(xp: Any, a: list, b: list) -> list:
     return [_shr(xp, d[k + 3], 14) | _shl(xp, d[k + 4] & 0x3FFF, 2) for k in range(4)]
 
 
-def log_uniform_classes(xp: Any, hi: Any, lo: Any, range_max: int, tables: tuple) -> Any:
+def log_uniform_classes(xp: Any, hi: Any, lo: Any, range_max: int, tables: tuple,
+                        constants: Optional[tuple] = None) -> Any:
     """The log-uniform class ``floor((R+1)**u) - 1`` (then ``mod R``, TF's guard) of each draw,
     in integer fixed point (see :data:`EXP2_FRACTION_BITS`); words' dtype.
 
-    ``tables``: the four limb arrays of :func:`exp2_limb_tables` in the words' dtype. With
-    uint32 words ``range_max`` must be below ``2**31``.
+    ``tables``: the four limb arrays of :func:`exp2_limb_tables` in the words' dtype;
+    ``constants``: ``(log2_constant(range_max), ln2_constant())``, computed here when None
+    (callers under a tracing compiler pass them: they come from host work). With uint32 words
+    ``range_max`` must be below ``2**31``.
     """
     word = hi.dtype
-    y = _product_digits(xp, _u_limbs(xp, hi, lo), _int_limbs(log2_constant(range_max), 5))
+    log2_c, ln2_c = constants or (log2_constant(range_max), ln2_constant())
+    y = _product_digits(xp, _u_limbs(xp, hi, lo), _int_limbs(log2_c, 5))
     e = y[8]  # the integer part of u * log2(R+1), in [0, 62]
     chunks = (_shr(xp, y[7], 8), y[7] & 0xFF, _shr(xp, y[6], 8), y[6] & 0xFF)
 
@@ -336,7 +339,7 @@ def log_uniform_classes(xp: Any, hi: Any, lo: Any, range_max: int, tables: tuple
         m = _mul62(xp, m, factor(j))
     # 1 + t ln 2 for the low 32 bits T = t * 2**64 of the fraction: 2**62 plus
     # floor(T * floor(ln2 * 2**62) / 2**64), which is below 2**30
-    tail = _product_digits(xp, (y[4], y[5]), _int_limbs(ln2_constant(), 4))
+    tail = _product_digits(xp, (y[4], y[5]), _int_limbs(ln2_c, 4))
     m = _mul62(xp, m, [tail[4], tail[5], 0, 1 << 14])
     if word == xp.uint32:
         top = _shr(xp, m[1], 15) | _shl(xp, m[2], 1) | _shl(xp, m[3], 17)  # floor(M / 2**31)
