@@ -48,26 +48,29 @@ PROFILES = {
 }
 
 
-def _register_profiles() -> None:
-    """The kit's hypothesis profiles (deadlines off: first calls of a framework compile
-    kernels), registered where the project has not registered its own; then
-    ``$HYPOTHESIS_PROFILE`` is loaded."""
+def register_profiles(overwrite: bool = False) -> None:
+    """Register the kit's hypothesis profiles (deadlines off: first calls of a framework compile
+    kernels) and load ``$HYPOTHESIS_PROFILE``. ``overwrite=False`` (the plugin's default) keeps
+    a profile of the same name that is already registered (a project's own; note that
+    hypothesis ships a ``ci`` profile of its own too)."""
     from hypothesis import HealthCheck, settings
 
     relaxed = [HealthCheck.too_slow, HealthCheck.data_too_large]
     for name, kwargs in PROFILES.items():
-        try:
-            settings.get_profile(name)
-        except Exception:  # not registered by the project: use the kit's
-            settings.register_profile(name, deadline=None, suppress_health_check=relaxed,
-                                      **kwargs)
+        if not overwrite:
+            try:
+                settings.get_profile(name)
+                continue
+            except Exception:
+                pass
+        settings.register_profile(name, deadline=None, suppress_health_check=relaxed, **kwargs)
     profile = os.environ.get("HYPOTHESIS_PROFILE")
     if profile:
         settings.load_profile(profile)
 
 
 def pytest_configure(config):
-    _register_profiles()
+    register_profiles()
 
 
 def pytest_report_header(config):

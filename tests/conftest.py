@@ -10,6 +10,10 @@ import os
 import sys
 
 os.environ.setdefault("HYPOTHESIS_PROFILE", "dev")
+
+from multisampled.conformance.pytest_plugin import register_profiles  # noqa: E402
+
+register_profiles(overwrite=True)  # the kit's profiles, not hypothesis's built-in "ci"
 # helpers shared by test modules (kit_subprocess), importable under --import-mode=importlib
 sys.path.insert(0, os.path.dirname(__file__))
 
