@@ -294,6 +294,31 @@ class Jax(plugin.Backend):
 
     threefry2x32 = staticmethod(lambda xp, k0, k1, c0, c1: _threefry2x32(xp, k0, k1, c0, c1))
 
+    def group_info(self, group):
+        import jax
+
+        if not isinstance(group, str):
+            raise TypeError(
+                "shard_group must be a mesh axis name (a str) inside jax.shard_map, got "
+                f"{type(group).__name__}"
+            )
+        try:
+            return jax.lax.axis_index(group), int(jax.lax.axis_size(group))
+        except NameError as e:
+            raise ValueError(
+                f"shard_group={group!r} is not a mesh axis bound here: call the loss inside "
+                f"jax.shard_map over a mesh with the axis {group!r}"
+            ) from e
+
+    def all_reduce(self, x, op, group):
+        import jax
+
+        if op == "sum":
+            return jax.lax.psum(x, group)
+        if op == "max":
+            return jax.lax.pmax(x, group)
+        raise ValueError(f"all_reduce: op must be 'sum' or 'max', got {op!r}")
+
 
 BACKEND = Jax()
 

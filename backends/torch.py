@@ -149,6 +149,10 @@ class Torch(plugin.Backend):
                 "torch Threefry words must be int64 tensors holding 32-bit values (torch cannot "
                 f"add or shift uint32), got dtypes {c0.dtype} and {c1.dtype}"
             )
+        from . import _torch_triton
+
+        if _torch_triton.usable(c0, c1, key0, key1):  # CUDA tensors, triton installed
+            return _torch_triton.threefry2x32(key0, key1, c0, c1)
         if c0.device.type == "cpu" and not self.is_compiling():
             host = _threefry_on_numpy(key0, key1, c0, c1)
             if host is not None:
@@ -156,13 +160,18 @@ class Torch(plugin.Backend):
         return kernels.threefry2x32(xp, key0, key1, c0, c1)
 
     def first_distinct(self, xp, classes, num_sampled, num_classes):
-        # the per-class table costs 8 bytes a class: for ranges far beyond the draws (up to
-        # 2**63 for the uniform sampler) the sort-based selection keeps memory to the draws'
-        if classes.device.type == "cpu" and num_classes <= max(_TABLE_CLASSES,
-                                                               16 * classes.shape[0]):
-            from . import _torch_nodes
+        # the per-class table costs 8 bytes a class on the CPU, 4 with Triton: for ranges far
+        # beyond the draws (up to 2**63 for the uniform sampler) the sort-based selection keeps
+        # memory to the draws'
+        if num_classes <= max(_TABLE_CLASSES, 16 * classes.shape[0]):
+            from . import _torch_triton
 
-            return _torch_nodes.first_distinct(classes, num_sampled, num_classes)
+            if _torch_triton.usable(classes):  # CUDA tensors, triton installed
+                return _torch_triton.first_distinct(classes, num_sampled, num_classes)
+            if classes.device.type == "cpu":
+                from . import _torch_nodes
+
+                return _torch_nodes.first_distinct(classes, num_sampled, num_classes)
         return kernels.portable_first_distinct(xp, classes, num_sampled, num_classes)
 
     def take_rows(self, table, ids):
@@ -188,6 +197,21 @@ class Torch(plugin.Backend):
         with _torch().no_grad():
             state.copy_(value)
         return state
+
+    def group_info(self, group):
+        from . import _torch_collectives
+
+        return _torch_collectives.group_info(group)
+
+    def all_reduce(self, x, op, group):
+        from . import _torch_collectives
+
+        return _torch_collectives.all_reduce(x, op, group)
+
+    def copy_to_group(self, x, group):
+        from . import _torch_collectives
+
+        return _torch_collectives.copy_to_group(x, group)
 
 
 def take_sparse_rows(values, ids):

@@ -101,11 +101,14 @@ def softmax_cross_entropy(xp: Any, true_logits: Any, sampled_logits: Any,
     return lse - xp.sum(true_logits, axis=1) / num_true
 
 
-def sigmoid_terms(xp: Any, z: Any, target: float) -> Any:
-    """Row sums of TF's stable ``max(z, 0) - z*y + log1p(exp(-|z|))`` for a constant target."""
+def sigmoid_terms(xp: Any, z: Any, target: float, keep: Optional[Any] = None) -> Any:
+    """Row sums of TF's stable ``max(z, 0) - z*y + log1p(exp(-|z|))`` for a constant target,
+    over the entries where ``keep`` (a bool array broadcasting to ``z``; None: all) holds."""
     terms = xp.maximum(z, xp.zeros_like(z)) + xp.log1p(xp.exp(-xp.abs(z)))
     if target:
         terms = terms - z * target
+    if keep is not None:
+        terms = xp.where(keep, terms, xp.zeros_like(terms))
     return xp.sum(terms, axis=1)
 
 

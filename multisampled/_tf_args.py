@@ -30,6 +30,7 @@ from ._checks import (
 from ._context import Ctx
 from ._math import cast, compute_dtype
 from ._partition import check_shards
+from ._sharded import check_shard
 
 
 class SampledValuesError(ValueError, TypeError):
@@ -80,6 +81,7 @@ class Prepared:
     sampled_values: tuple  # (candidates [S] index dtype, true counts, sampled counts) compute dtype
     num_true: int
     num_sampled: int
+    shard: Any = None  # a multisampled._sharded.Shard with shard_group=, else None
 
 
 def _check_not_swapped(ctx: Ctx, labels: Any, inputs: Any) -> None:
@@ -218,15 +220,30 @@ def prepare(
     check_length: bool = True,
     min_len: Optional[int] = None,
     counts_used: bool = True,
+    shard_group: Any = None,
 ) -> Prepared:
-    """Everything a TF-named loss checks before its math, in TF's order (SEMANTICS 12)."""
+    """Everything a TF-named loss checks before its math, in TF's order (SEMANTICS 12).
+
+    With ``shard_group``, ``weights``/``biases`` are this rank's shard of a ``num_classes``-row
+    table (:mod:`multisampled._sharded`), and every rank must draw the same candidates."""
     num_sampled = check_positive_int("num_sampled", num_sampled)
     num_classes = check_positive_int("num_classes", num_classes)
     num_true = check_positive_int("num_true", num_true)
     remove_accidental_hits = check_bool("remove_accidental_hits", remove_accidental_hits)
     # seed is only forwarded to the default sampler, which validates it
     labels, inputs = check_inputs_and_labels(ctx, labels, inputs, num_true)
-    shards = _check_params(ctx, weights, biases, inputs, num_classes, partition_strategy)
+    shard = None
+    if shard_group is None:
+        shards = _check_params(ctx, weights, biases, inputs, num_classes, partition_strategy)
+    else:
+        shard, weights, biases = check_shard(ctx, shard_group, weights, biases, num_classes,
+                                             partition_strategy, int(inputs.shape[1]))
+        shards = ([weights], num_classes, [biases], num_classes)
+        if sampled_values is None and seed is None:
+            raise ValueError(
+                "seed=None with shard_group: every rank must draw the same candidates; pass "
+                "seed= (a key, or the same int on every rank) or sampled_values="
+            )
     check_value_range(ctx, "labels", labels, 0, num_classes)
     labels = keep_in_range(ctx, cast(ctx.xp, labels, ctx.index_dtype), 0, num_classes)
     cdtype = compute_dtype(ctx.xp, inputs.dtype)
@@ -252,7 +269,7 @@ def prepare(
         counts_used=counts_used,
     )
     return Prepared(
-        inputs, labels, *shards, partition_strategy, sampled_values, num_true, num_sampled
+        inputs, labels, *shards, partition_strategy, sampled_values, num_true, num_sampled, shard
     )
 
 

@@ -25,53 +25,91 @@ from ._context import Ctx, context
 from ._guard import public
 from ._hits import hit_mask
 from ._math import cast, compute_dtype, logsumexp, nce, sampled_logit_parts
+from . import _sharded as sharded
 from ._partition import STRATEGIES, embedding_lookup
 from ._tf_args import Prepared, check_argument_forms, prepare
 
 
 def _gather_rows(ctx: Ctx, p: Prepared, candidates: Any):
-    """(true_w [B*T, D], true_b [B*T], sampled_w [S, D], sampled_b [S]) in one lookup each."""
+    """``((true_w [B*T, D], true_b [B*T], sampled_w [S, D], sampled_b [S]), owned)`` in one
+    lookup each; ``owned`` is None, or with a sharded table ``(owned_true [B, T], owned_sampled
+    [S])``: which of the columns' rows this rank holds."""
     xp = ctx.xp
     ids = xp.concat([xp.reshape(p.labels, (-1,)), candidates])
-    all_w = embedding_lookup(ctx, p.weight_shards, p.weight_rows, ids, p.partition_strategy)
-    all_b = embedding_lookup(ctx, p.bias_shards, p.bias_rows, ids, p.partition_strategy)
+    owned = None
+    if p.shard is None:
+        all_w = embedding_lookup(ctx, p.weight_shards, p.weight_rows, ids, p.partition_strategy)
+        all_b = embedding_lookup(ctx, p.bias_shards, p.bias_rows, ids, p.partition_strategy)
+    else:
+        owned, local = p.shard.owner(ids)
+        all_w = ctx.take_rows(p.weight_shards[0], local)
+        all_b = ctx.take_rows(p.bias_shards[0], local)
     s = int(candidates.shape[0])  # static, where the batch size may not be
     if s == 0:  # num_resampled=0: no sampled rows
-        return all_w, all_b, all_w[:0, ...], all_b[:0]
-    return all_w[:-s, ...], all_b[:-s], all_w[-s:, ...], all_b[-s:]
+        return (all_w, all_b, all_w[:0, ...], all_b[:0]), None
+    rows = (all_w[:-s, ...], all_b[:-s], all_w[-s:, ...], all_b[-s:])
+    if owned is not None:
+        owned = sharded.split_owned(xp, owned, s, p.num_true)
+    return rows, owned
 
 
 def _parts(ctx: Ctx, p: Prepared, sampled_values: tuple, subtract_log_q: bool, remove: bool):
-    """The rows and the logs of the counts, as :func:`multisampled.kernels.sampled_logit_parts`
-    takes them."""
+    """The rows, the logs of the counts and the hit mask, as
+    :func:`multisampled.kernels.sampled_logit_parts` takes them, and ``owned``."""
     xp = ctx.xp
     candidates, true_count, sampled_count = sampled_values
-    rows = _gather_rows(ctx, p, candidates)
+    rows, owned = _gather_rows(ctx, p, candidates)
     log_q = (None, None)
     if subtract_log_q:
         log_q = (xp.log(true_count), xp.log(sampled_count))
     hits = hit_mask(xp, p.labels, candidates) if remove else None
-    return rows, log_q, hits
+    return rows, log_q, hits, owned
 
 
 def _logit_parts(ctx: Ctx, p: Prepared, sampled_values: tuple, subtract_log_q: bool,
-                 remove: bool):
-    rows, log_q, hits = _parts(ctx, p, sampled_values, subtract_log_q, remove)
-    return sampled_logit_parts(ctx.xp, p.inputs, *rows, *log_q, hits, p.num_true,
-                               ctx.stop_gradient)
+                 remove: bool) -> tuple:
+    """``(true_logits [B, T], sampled_logits [B, S], owned)`` (``owned`` of
+    :func:`_gather_rows`); with a sharded table only this rank's columns are meaningful."""
+    rows, log_q, hits, owned = _parts(ctx, p, sampled_values, subtract_log_q, remove)
+    inputs = p.inputs if p.shard is None else p.shard.copy_in(p.inputs)
+    true_logits, sampled_logits = sampled_logit_parts(
+        ctx.xp, inputs, *rows, *log_q, hits, p.num_true, ctx.stop_gradient)
+    return true_logits, sampled_logits, owned
 
 
 def _softmax_loss(ctx: Ctx, p: Prepared, sampled_values: tuple, remove: bool) -> Any:
-    """TF's sampled softmax loss ``[B]`` through the backend's one delegation point."""
-    rows, log_q, hits = _parts(ctx, p, sampled_values, True, remove)
-    loss = ctx.backend.sampled_softmax(ctx.xp, p.inputs, *rows, *log_q, hits, p.num_true)
-    return cast(ctx.xp, loss, p.inputs.dtype)
+    """TF's sampled softmax loss ``[B]``: through the backend's one delegation point, or from
+    this rank's columns of a sharded table."""
+    xp = ctx.xp
+    rows, log_q, hits, owned = _parts(ctx, p, sampled_values, True, remove)
+    if p.shard is None:
+        loss = ctx.backend.sampled_softmax(xp, p.inputs, *rows, *log_q, hits, p.num_true)
+    else:
+        loss = sharded.sampled_softmax(p.shard, p.inputs, *rows, *log_q, hits, p.num_true,
+                                       *owned, ctx.stop_gradient)
+    return cast(xp, loss, p.inputs.dtype)
+
+
+def _prepared(weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+              sampled_values, remove_accidental_hits, partition_strategy, seed, backend,
+              shard_group, subtract_log_q=True) -> tuple:
+    """``(ctx, Prepared, subtract_log_q)`` for the TF losses, checked in TF's order."""
+    check_argument_forms(labels, inputs, sampled_values)
+    ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
+    subtract_log_q = check_bool("subtract_log_q", subtract_log_q)
+    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
+                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
+                partition_strategy=partition_strategy, seed=seed, backend=backend,
+                counts_used=subtract_log_q, shard_group=shard_group)
+    return ctx, p, subtract_log_q
 
 
 @public
 def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
                            sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
-                           partition_strategy="div", name=None, seed=None, *, backend=None):
+                           partition_strategy="div", name=None, seed=None, *, backend=None,
+                           shard_group=None):
     """TF's ``_compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes,
     num_true=1, sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
     partition_strategy="div", name=None, seed=None)``.
@@ -89,18 +127,16 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
     the compute dtype (TF fails for non-float32 inputs with its float32 default sampler).
     """
     del name
-    check_argument_forms(labels, inputs, sampled_values)
-    ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
-    subtract_log_q = check_bool("subtract_log_q", subtract_log_q)
-    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
-                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
-                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
-                partition_strategy=partition_strategy, seed=seed, backend=backend,
-                counts_used=subtract_log_q)
+    ctx, p, subtract_log_q = _prepared(
+        weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
+        remove_accidental_hits, partition_strategy, seed, backend, shard_group, subtract_log_q)
     xp = ctx.xp
-    true_logits, sampled_logits = _logit_parts(
+    true_logits, sampled_logits, owned = _logit_parts(
         ctx, p, p.sampled_values, subtract_log_q, bool(remove_accidental_hits))
-    logits = xp.concat([true_logits, sampled_logits], axis=1)
+    if owned is None:
+        logits = xp.concat([true_logits, sampled_logits], axis=1)
+    else:
+        logits = sharded.logits(p.shard, true_logits, sampled_logits, *owned)
     out_labels = xp.concat(
         [xp.full_like(true_logits, 1.0 / p.num_true), xp.zeros_like(sampled_logits)], axis=1)
     dtype = p.inputs.dtype
@@ -110,7 +146,8 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
 @public
 def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
                          sampled_values=None, remove_accidental_hits=True, seed=None,
-                         name="sampled_softmax_loss", *, partition_strategy="div", backend=None):
+                         name="sampled_softmax_loss", *, partition_strategy="div", backend=None,
+                         shard_group=None):
     """``tf.nn.sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
     num_true=1, sampled_values=None, remove_accidental_hits=True, seed=None,
     name="sampled_softmax_loss")`` (TF 2.x order), ``[B]`` in the inputs' dtype.
@@ -128,19 +165,16 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     inputs are computed in float32, so a row with an accidental hit stays finite (TF gives NaN).
     """
     del name
-    check_argument_forms(labels, inputs, sampled_values)
-    ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
-    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
-                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
-                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
-                partition_strategy=partition_strategy, seed=seed, backend=backend)
+    ctx, p, _ = _prepared(
+        weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
+        remove_accidental_hits, partition_strategy, seed, backend, shard_group)
     return _softmax_loss(ctx, p, p.sampled_values, bool(remove_accidental_hits))
 
 
 @public
 def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
              sampled_values=None, remove_accidental_hits=False, name="nce_loss", *, seed=None,
-             partition_strategy="div", backend=None):
+             partition_strategy="div", backend=None, shard_group=None):
     """``tf.nn.nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
     sampled_values=None, remove_accidental_hits=False, name="nce_loss")`` (TF 2.x order),
     ``[B]`` in the inputs' dtype.
@@ -151,15 +185,16 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     as TF 2.x) are keyword-only extensions.
     """
     del name
-    check_argument_forms(labels, inputs, sampled_values)
-    ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
-    p = prepare(ctx, weights=weights, biases=biases, labels=labels, inputs=inputs,
-                num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
-                sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
-                partition_strategy=partition_strategy, seed=seed, backend=backend)
-    true_logits, sampled_logits = _logit_parts(
+    ctx, p, _ = _prepared(
+        weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
+        remove_accidental_hits, partition_strategy, seed, backend, shard_group)
+    true_logits, sampled_logits, owned = _logit_parts(
         ctx, p, p.sampled_values, True, bool(remove_accidental_hits))
-    return cast(ctx.xp, nce(ctx.xp, true_logits, sampled_logits), p.inputs.dtype)
+    if owned is None:
+        loss = nce(ctx.xp, true_logits, sampled_logits)
+    else:
+        loss = sharded.nce_loss(p.shard, true_logits, sampled_logits, *owned)
+    return cast(ctx.xp, loss, p.inputs.dtype)
 
 
 @public
@@ -240,7 +275,7 @@ def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_
         xp.take(xp.broadcast_to(sampled_count, (num,)), keep),
     )
     if num_resampled == 0:  # no sampled column: TF's loss over the true columns alone
-        true_logits, _ = _logit_parts(ctx, p, resampled_values, True, False)
+        true_logits, _, _ = _logit_parts(ctx, p, resampled_values, True, False)
         loss = logsumexp(xp, true_logits, sg) - xp.sum(true_logits, axis=1) / p.num_true
         return cast(xp, loss, p.inputs.dtype)
     return _softmax_loss(ctx, p, resampled_values, remove_accidental_hits)

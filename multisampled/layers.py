@@ -18,7 +18,7 @@ import secrets
 from typing import Any, Callable, Optional
 
 from . import _distributions as dists
-from . import _seeds, _unique, _vocab
+from . import _seeds, _sharded, _unique, _vocab
 from ._checks import (
     check_bool,
     check_positive_int,
@@ -31,6 +31,7 @@ from ._registry import get_backend
 from ._tf_args import check_sampled_values
 from ._hits import hit_mask
 from ._math import compute_dtype, logsumexp
+from ._sharded import Shard
 
 SAMPLERS = ("log_uniform", "uniform", "fixed_unigram")
 REDUCTIONS = ("none", "mean", "sum")
@@ -56,6 +57,7 @@ __all__ = [
     "sample",
     "sampled_softmax_step",
     "seed_key",
+    "table_shard",
     "use_full_softmax",
     "validated_samples",
 ]
@@ -177,24 +179,39 @@ def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:
     return candidates, xp.reshape(q[:-s], (-1, spec.num_true)), q[-s:]
 
 
+def table_shard(ctx: Ctx, spec: LayerSpec, group: Any, partition_strategy: Any) -> Shard:
+    """This rank's shard of the layer's class table over ``group`` (a ``torch.distributed``
+    process group, a mesh axis name): its ``rows`` are the layout's size for this rank."""
+    return _sharded.shard_for(ctx, group, spec.num_classes, partition_strategy)
+
+
 def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,
                          sampled_values: tuple, gather: Callable[[Any], tuple],
-                         out_dtype: Any = None) -> Any:
+                         out_dtype: Any = None, shard: Optional[Shard] = None) -> Any:
     """The per-example sampled softmax loss ``[B]`` in ``out_dtype`` (default: the inputs'
     dtype), for validated ``labels [B, T]`` (index dtype) and ``sampled_values`` (candidates,
     counts); ``gather(ids) -> (weight rows, bias rows)`` gathers the table rows the front end's
-    way."""
+    way. With ``shard`` (:func:`table_shard`) the table is this rank's shard: ``gather`` gets
+    local rows, and the loss is assembled over the group."""
     xp = ctx.xp
     candidates, true_q, sampled_q = (ctx.stop_gradient(v) for v in sampled_values)
     cdtype = compute_dtype(xp, inputs.dtype)
     s = candidates.shape[0]
     ids = xp.concat([xp.reshape(labels, (-1,)), candidates])
+    owned = None
+    if shard is not None:
+        owned, ids = shard.owner(ids)
     rows_w, rows_b = gather(ids)
     hits = hit_mask(xp, labels, candidates) if spec.remove_accidental_hits else None
-    loss = ctx.backend.sampled_softmax(
-        xp, inputs, rows_w[:-s], rows_b[:-s], rows_w[-s:], rows_b[-s:],
-        xp.log(xp.astype(true_q, cdtype)), xp.log(xp.astype(sampled_q, cdtype)), hits,
-        spec.num_true)
+    parts = (rows_w[:-s], rows_b[:-s], rows_w[-s:], rows_b[-s:],
+             xp.log(xp.astype(true_q, cdtype)), xp.log(xp.astype(sampled_q, cdtype)), hits,
+             spec.num_true)
+    if shard is None:
+        loss = ctx.backend.sampled_softmax(xp, inputs, *parts)
+    else:
+        loss = _sharded.sampled_softmax(shard, inputs, *parts,
+                                        *_sharded.split_owned(xp, owned, s, spec.num_true),
+                                        ctx.stop_gradient)
     return xp.astype(loss, inputs.dtype if out_dtype is None else out_dtype)
 
 
@@ -322,17 +339,27 @@ def full_logits(ctx: Ctx, inputs: Any, weight: Any, bias: Any) -> Any:
 
 
 def full_softmax_loss(ctx: Ctx, spec: LayerSpec, inputs: Any, weight: Any, bias: Any,
-                      labels: Any) -> Any:
+                      labels: Any, shard: Optional[Shard] = None) -> Any:
     """The full softmax cross entropy ``[N]`` (compute dtype) over all classes with ``1/T``
-    soft labels on the ``T`` true classes of ``labels [N, T]``: a layer's evaluation loss."""
+    soft labels on the ``T`` true classes of ``labels [N, T]``: a layer's evaluation loss.
+    With ``shard``, ``weight``/``bias`` are this rank's shard and the loss is assembled over
+    the group."""
     xp = ctx.xp
+    if shard is not None:
+        inputs = shard.copy_in(inputs)
     logits = full_logits(ctx, inputs, weight, bias)
     cdtype = logits.dtype
     ids = xp.reshape(labels, (-1,))
+    owned = None
+    if shard is not None:
+        owned, ids = shard.owner(ids)
     rows = xp.reshape(xp.astype(xp.take(weight, ids, axis=0), cdtype),
                       (-1, spec.num_true, spec.embedding_dim))
     true = xp.sum(xp.astype(inputs, cdtype)[:, None, :] * rows, axis=2)
     if bias is not None:
         true = true + xp.reshape(xp.astype(xp.take(bias, ids, axis=0), cdtype),
                                  (-1, spec.num_true))
+    if shard is not None:
+        owned_true = xp.reshape(owned, (-1, spec.num_true))
+        return _sharded.full_softmax(shard, logits, true, owned_true, ctx.stop_gradient)
     return logsumexp(xp, logits, ctx.stop_gradient) - xp.sum(true, axis=1) / spec.num_true

@@ -267,6 +267,32 @@ class Backend:
         """The array held by ``state``."""
         return state
 
+    # ------------------------------------------------------------------ collectives
+
+    def group_info(self, group: Any) -> tuple:
+        """``(rank, world_size)`` of this process in ``group``, what the losses' ``shard_group=``
+        takes (a ``torch.distributed`` process group, a JAX mesh axis name); ``rank`` is an int
+        or a 0-d integer array (a traced axis index), ``world_size`` an int. Raise ``TypeError``
+        or ``ValueError`` naming ``shard_group`` for anything else. Default: no collectives."""
+        raise TypeError(
+            f"shard_group={group!r}: the {self.name} backend has no collectives, so its class "
+            "table cannot be sharded across ranks (pass the shards as a list on one device "
+            "instead)"
+        )
+
+    def all_reduce(self, x: Any, op: str, group: Any) -> Any:
+        """The elementwise ``op`` (``"sum"`` or ``"max"``) of ``x`` over ``group``, on every
+        rank, without a host synchronisation. Gradient of ``"sum"``: each rank's own ``x``
+        receives the output's gradient unchanged (every rank holds the same result and
+        back-propagates it); ``"max"`` is only taken of values without gradient."""
+        raise TypeError(f"the {self.name} backend has no collectives")
+
+    def copy_to_group(self, x: Any, group: Any) -> Any:
+        """``x``, the same on every rank of ``group``, as this rank's operand: the value
+        unchanged, its gradient summed over the group. Default: ``x`` (right where the
+        framework differentiates through its collectives, as JAX under ``shard_map``)."""
+        return x
+
     def __repr__(self) -> str:
         return f"<multisampled backend {self.name!r} ({type(self).__module__})>"
 

@@ -52,7 +52,8 @@ class SampledSoftmaxLoss(nn.Module):
 
     ``SampledSoftmaxLoss(num_classes, embedding_dim, num_sampled, *, num_true=1,
     sampler="log_uniform", unigrams=None, remove_accidental_hits=True, bias=True, sparse=False,
-    seed=None, reduction="none", ignore_index=None, weight=None, device=None, dtype=None)``
+    seed=None, reduction="none", ignore_index=None, weight=None, device=None, dtype=None,
+    shard_group=None, partition_strategy="div")``
 
     Parameters ``weight [num_classes, embedding_dim]`` and ``bias [num_classes]`` (None with
     ``bias=False``) are initialised like ``nn.Linear(embedding_dim, num_classes)``. ``weight=``
@@ -99,6 +100,15 @@ class SampledSoftmaxLoss(nn.Module):
     ``sparse=True``: ``weight.grad`` and ``bias.grad`` are sparse COO tensors of the gathered
     rows (``torch.optim.SparseAdam`` / ``SGD``), for eager autograd.
 
+    ``shard_group=`` a ``torch.distributed`` process group: each rank owns its shard of the
+    class table, ``weight [rows, embedding_dim]`` and ``bias [rows]`` with this rank's rows of
+    the ``partition_strategy`` layout ("div": a contiguous range, the first ``num_classes mod
+    world`` ranks one row more; "mod": the classes ``c = rank (mod world)``). Every rank passes
+    the same ``inputs`` and ``labels`` and gets the same loss, the gradient of ``inputs`` and
+    its shard's rows of the table gradient, all as on one device. The key is group rank 0's
+    (broadcast at construction; ``seed`` may not be a ``torch.Generator``), and a tied
+    ``weight=`` is not allowed. :meth:`full_logits` gives this rank's classes only.
+
     ``torch.func``: ``vmap`` over the module draws one set of negatives per call, shared by the
     mapped slices (value checks become clamps there); ``grad``/``vjp``/``jvp`` forbid the
     counter's in-place step, so draw the negatives outside with :meth:`sample` and pass them as
@@ -110,7 +120,8 @@ class SampledSoftmaxLoss(nn.Module):
                  unigrams: Any = None, remove_accidental_hits: bool = True, bias: bool = True,
                  sparse: bool = False, seed: Union[None, int, torch.Generator] = None,
                  reduction: str = "none", ignore_index: Optional[int] = None,
-                 weight: Optional[nn.Parameter] = None, device=None, dtype=None):
+                 weight: Optional[nn.Parameter] = None, device=None, dtype=None,
+                 shard_group: Any = None, partition_strategy: str = "div"):
         super().__init__()
         self.spec = _layer.LayerSpec.checked(
             num_classes, embedding_dim, num_sampled, num_true=num_true, sampler=sampler,
@@ -127,11 +138,15 @@ class SampledSoftmaxLoss(nn.Module):
         if weight is not None:
             self._check_tied(weight, device, dtype)
             device, dtype = weight.device, weight.dtype
+        self.shard_group, self.partition_strategy = shard_group, partition_strategy
+        rows = self.num_classes
+        if shard_group is not None:
+            rows = self._check_sharding(weight, seed, device)
         factory = {"device": device, "dtype": dtype}
         self.weight = weight if weight is not None else nn.Parameter(
-            torch.empty((self.num_classes, self.embedding_dim), **factory))
+            torch.empty((rows, self.embedding_dim), **factory))
         if has_bias:
-            self.bias = nn.Parameter(torch.empty((self.num_classes,), **factory))
+            self.bias = nn.Parameter(torch.empty((rows,), **factory))
         else:
             self.register_parameter("bias", None)
         self._reset(weight is None)
@@ -143,8 +158,29 @@ class SampledSoftmaxLoss(nn.Module):
         self.seed = "torch.Generator" if self._generator is not None else seed
         self.register_buffer("seed_key", torch.tensor(key, dtype=torch.int64, device=device))
         self.register_buffer("num_calls", torch.zeros((), dtype=torch.int64, device=device))
+        if shard_group is not None:  # every rank draws the candidates of group rank 0's key
+            torch.distributed.broadcast(
+                self.seed_key, src=torch.distributed.get_global_rank(shard_group, 0),
+                group=shard_group)
         if self.spec.builtin:  # build the sampler's tables now, outside any trace
             _layer.distribution(self._ctx(self.num_calls.device), self.spec)
+
+    def _check_sharding(self, weight: Any, seed: Any, device) -> int:
+        """The rows of this rank's shard (``shard_group=``)."""
+        if weight is not None:
+            raise ValueError("weight= (a tied class table) cannot be combined with "
+                             "shard_group=: each rank owns its own shard of the table")
+        if isinstance(seed, torch.Generator):
+            raise ValueError("seed: a torch.Generator draws different negatives on every rank; "
+                             "with shard_group= pass an int seed, or None for group rank 0's "
+                             "random key")
+        dev = torch.device("cpu") if device is None else torch.device(device)
+        return self._shard(self._ctx(dev)).rows
+
+    def _shard(self, ctx):
+        if self.shard_group is None:
+            return None
+        return _layer.table_shard(ctx, self.spec, self.shard_group, self.partition_strategy)
 
     def _check_tied(self, weight: Any, device, dtype) -> None:
         if not isinstance(weight, nn.Parameter):
@@ -188,6 +224,8 @@ class SampledSoftmaxLoss(nn.Module):
             f"remove_accidental_hits={self.remove_accidental_hits}, "
             f"bias={self.bias is not None}, sparse={self.sparse}, reduction={self.reduction!r}"
             + ("" if self.ignore_index is None else f", ignore_index={self.ignore_index}")
+            + ("" if self.shard_group is None else
+               f", sharded ({self.partition_strategy!r}, {self.weight.shape[0]} rows here)")
             + (", tied weight" if self._tied else "")
         )
 
@@ -206,7 +244,10 @@ class SampledSoftmaxLoss(nn.Module):
             keep, labels = self._ignored(ctx, labels)
         labels = self._checked_range(ctx, "labels", labels)
         out_dtype = torch.float32 if _autocast(inputs) else inputs.dtype
-        if full:
+        if full and self.shard_group is not None:
+            loss = _layer.full_softmax_loss(ctx, self.spec, inputs, self.weight, self.bias,
+                                            labels, self._shard(ctx)).to(out_dtype)
+        elif full:
             loss = self._full_softmax_loss(inputs, labels).to(out_dtype)
         else:
             if sampled_values is None:
@@ -216,16 +257,18 @@ class SampledSoftmaxLoss(nn.Module):
             else:
                 sampled_values = self._validated(ctx, inputs, sampled_values)
             loss = _layer.sampled_softmax_step(ctx, self.spec, inputs, labels, sampled_values,
-                                               self._gather, out_dtype=out_dtype)
+                                               self._gather, out_dtype=out_dtype,
+                                               shard=self._shard(ctx))
         return self._reduced(ctx, loss, keep, lead)
 
     def full_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs @ weight.T + bias``: the logits of all classes, ``[..., C]`` in inputs'
-        dtype (computed in float32 for float16/bfloat16, as the losses are)."""
+        dtype (computed in float32 for float16/bfloat16, as the losses are); with
+        ``shard_group``, of this rank's classes ``[..., rows]``, in the shard's order."""
         inputs = self._check_inputs(inputs)
         flat = inputs.reshape(-1, self.embedding_dim)
         logits = self._full_logits(flat).to(inputs.dtype)
-        return logits.reshape(*inputs.shape[:-1], self.num_classes)
+        return logits.reshape(*inputs.shape[:-1], self.weight.shape[0])
 
     def sample(self, labels: torch.Tensor) -> CandidateSamples:
         """Draw the next set of negatives for ``labels [N, num_true]`` (or ``[N]`` when

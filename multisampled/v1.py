@@ -30,6 +30,7 @@ def sampled_softmax_loss(
     seed=None,
     *,
     backend=None,
+    shard_group=None,
 ):
     """``tf.compat.v1.nn.sampled_softmax_loss(weights, biases, labels, inputs, num_sampled,
     num_classes, num_true=1, sampled_values=None, remove_accidental_hits=True,
@@ -53,6 +54,7 @@ def sampled_softmax_loss(
         name=name,
         partition_strategy=partition_strategy,
         backend=backend,
+        shard_group=shard_group,
     )
 
 
@@ -72,6 +74,7 @@ def nce_loss(
     *,
     seed=None,
     backend=None,
+    shard_group=None,
 ):
     """``tf.compat.v1.nn.nce_loss(weights, biases, labels, inputs, num_sampled, num_classes,
     num_true=1, sampled_values=None, remove_accidental_hits=False, partition_strategy="mod",
@@ -90,4 +93,5 @@ def nce_loss(
         seed=seed,
         partition_strategy=partition_strategy,
         backend=backend,
+        shard_group=shard_group,
     )
