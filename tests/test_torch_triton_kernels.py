@@ -1,0 +1,304 @@
+"""The torch backend's Triton sampler kernels (``multisampled.backends._torch_triton``), bit for bit.
+
+Triton's interpreter (``TRITON_INTERPRET=1``) runs the kernels on CPU tensors. The variable
+must be set before triton is imported, so :func:`test_triton_kernels_under_the_interpreter`
+runs this file's kernel tests in a child pytest process with it set; in the test process
+itself they skip. Every kernel is compared with the core's portable definition (through the
+public :mod:`multisampled.kernels` functions or the NumPy backend's samplers) and with the
+independent reference model (:mod:`multisampled.conformance.reference`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import array_api_compat.numpy as xnp  # noqa: E402
+import array_api_compat.torch as xtorch  # noqa: E402
+
+import multisampled as ms  # noqa: E402
+from multisampled import kernels  # noqa: E402
+from multisampled.backends import _torch_triton  # noqa: E402
+from multisampled.backends import torch as torch_backend  # noqa: E402
+from multisampled.conformance import reference  # noqa: E402
+
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+in_interpreter = pytest.mark.skipif(
+    not INTERPRETED,
+    reason="runs in the TRITON_INTERPRET=1 child of test_triton_kernels_under_the_interpreter")
+
+KEYS = [(0, 0), (1, 1), (0x12345678, 0x9ABCDEF0), (2**31 - 1, 2**31), (2**32 - 1, 2**32 - 1)]
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def triton():
+    return pytest.importorskip("triton")
+
+
+def test_triton_kernels_under_the_interpreter(triton, tmp_path):
+    """This file's kernel tests in a child pytest process with ``TRITON_INTERPRET=1``."""
+    if INTERPRETED:
+        pytest.skip("already in the interpreter child")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    env.pop("MULTISAMPLED_BACKEND", None)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider", __file__,
+           "-k", "not under_the_interpreter and not without_triton"]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    out = (result.stdout[-6000:] + result.stderr[-2000:]).strip()
+    assert result.returncode == 0, out
+    assert " passed" in result.stdout and "skipped" not in result.stdout, out
+
+
+def _words(key, c0, c1):
+    """The Triton kernel's words for int and for 0-d tensor keys (they must agree)."""
+    a = _torch_triton.threefry2x32(key[0], key[1], torch.as_tensor(c0), torch.as_tensor(c1))
+    b = _torch_triton.threefry2x32(torch.tensor(key[0]), torch.tensor(key[1]),
+                                   torch.as_tensor(c0), torch.as_tensor(c1))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].dtype == torch.int64 and a[0].shape == np.broadcast_shapes(np.shape(c0),
+                                                                          np.shape(c1))
+    return a[0].numpy(), a[1].numpy()
+
+
+@in_interpreter
+def test_triton_threefry_known_answers(triton):
+    for key, (c0, c1), want in reference.THREEFRY2X32_KAT:
+        x0, x1 = _words(key, np.array([c0], np.int64), np.array([c1], np.int64))
+        assert (int(x0[0]), int(x1[0])) == want
+
+
+@in_interpreter
+@pytest.mark.parametrize("key", KEYS)
+def test_triton_threefry_matches_core_and_reference(triton, key):
+    rng = np.random.default_rng(key[0] ^ key[1])
+    c0 = rng.integers(0, 2**32, (3, 1), dtype=np.int64)  # broadcast against c1
+    c1 = np.concatenate([[0, 1, 2**31, 2**32 - 1], rng.integers(0, 2**32, 1500)])[None, :]
+    x0, x1 = _words(key, c0, c1)
+    core = kernels.threefry2x32(xnp, key[0], key[1], *np.broadcast_arrays(
+        c0.astype(np.uint32), c1.astype(np.uint32)))
+    ref = reference.threefry2x32_array(key[0], key[1], c0, c1)
+    for got, c, r in zip((x0, x1), core, ref):
+        assert np.array_equal(got, c.astype(np.int64))
+        assert np.array_equal(got, r.astype(np.int64))
+
+
+@in_interpreter
+def test_triton_threefry_reads_counters_mod_2_32(triton):
+    # the torch backend's int64 words: only the low 32 bits of a counter count, as in the core
+    c = torch.tensor([5, 2**32 + 5, -(2**32) + 5])
+    x0, x1 = _torch_triton.threefry2x32(7, 8, c, c)
+    assert len(set(x0.tolist())) == 1 and len(set(x1.tolist())) == 1
+    assert (int(x0[0]), int(x1[0])) == reference.threefry2x32(7, 8, 5, 5)
+
+
+@in_interpreter
+@pytest.mark.parametrize("range_max", [1, 2, 7, 1000, 793_472, 2**31 + 1, 2**32 - 1, 2**32,
+                                       2**40 + 3, 2**63 - 1])
+def test_triton_uniform_classes_match_core_and_reference(triton, range_max):
+    key, call, count = (0x2468ACE0, 0x13579BDF), 3, 1200
+    got = _torch_triton.draw_classes(*key, call, 0, count, device=CPU, uniform_range=range_max)
+    want, tries = reference.reference_candidates("uniform", key, call, count, False, range_max)
+    assert tries == count and np.array_equal(got.numpy(), want)
+    # the core's portable mapping of the core's words (int64 torch words, as on every device)
+    c1 = torch.arange(count, dtype=torch.int64)
+    hi, lo = kernels.threefry2x32(xtorch, *key, torch.full_like(c1, call), c1)
+    assert torch.equal(got, kernels.uniform_int(xtorch, hi, lo, range_max))
+
+
+@in_interpreter
+def test_triton_draw_classes_offsets_and_tensor_arguments(triton):
+    key, call, start, count = (11, 12), 9, 700, 900
+    whole = _torch_triton.draw_classes(*key, call, 0, start + count, device=CPU,
+                                       uniform_range=10_007)
+    part = _torch_triton.draw_classes(*key, call, start, count, device=CPU,
+                                      uniform_range=10_007)
+    traced = _torch_triton.draw_classes(*(torch.tensor(k) for k in key), torch.tensor(call),
+                                        torch.tensor(start), count, device=CPU,
+                                        uniform_range=10_007)
+    assert torch.equal(part, whole[start:]) and torch.equal(traced, part)
+    with pytest.raises(ValueError, match="32-bit draw counter"):
+        _torch_triton.draw_classes(*key, call, 2**32 - 10, 11, device=CPU, uniform_range=5)
+    with pytest.raises(ValueError, match="exactly one"):
+        _torch_triton.draw_classes(*key, call, 0, 4, device=CPU)
+
+
+def _log_uniform_keys(range_max):
+    """The core's device table of the log-uniform CDF (int64 signed keys, as for torch)."""
+    tables = kernels.table_plan("torch", CPU, ("log_uniform", range_max), "int64")[0]
+    return tables[0]
+
+
+@in_interpreter
+@pytest.mark.parametrize("range_max", [1, 2, 10, 1000, 100_000])
+def test_triton_log_uniform_classes_match_core_and_reference(triton, range_max):
+    seed, s = 2**40 + 77, 1500
+    key = (seed >> 32, seed & 0xFFFFFFFF)
+    got = _torch_triton.draw_classes(*key, 0, 0, s, device=CPU,
+                                     cdf_keys=_log_uniform_keys(range_max))
+    want, _ = reference.reference_candidates("log_uniform", key, 0, s, False, range_max)
+    assert np.array_equal(got.numpy(), want)
+    core = ms.log_uniform_candidate_sampler(np.zeros((1, 1), np.int64), 1, s, False, range_max,
+                                            seed=ms.Generator(seed), backend="numpy")
+    assert np.array_equal(got.numpy(), core[0])
+
+
+def _reference_signed_keys(unigrams):
+    """The reference's fixed-unigram thresholds as int64 signed keys (threshold - 2**63)."""
+    w = reference.fixed_unigram_weights_float32(unigrams)
+    cum = np.cumsum(w.astype(np.float64))
+    thresholds = reference.cdf_threshold_ints(cum[:-1] / cum[-1])
+    return torch.tensor([t - 2**63 for t in thresholds], dtype=torch.int64)
+
+
+@in_interpreter
+def test_triton_fixed_unigram_classes_match_core_and_reference(triton):
+    unigrams = [5.0, 0.0, 1.0, 3.0, 0.0, 0.0, 7.5, 2.0, 0.25, 9.0, 0.0]
+    seed, s = 99, 2000
+    key = (0, seed)
+    got = _torch_triton.draw_classes(*key, 0, 0, s, device=CPU,
+                                     cdf_keys=_reference_signed_keys(unigrams))
+    want, _ = reference.reference_candidates("fixed_unigram", key, 0, s, False, len(unigrams),
+                                             unigrams=unigrams)
+    assert np.array_equal(got.numpy(), want)
+    core = ms.fixed_unigram_candidate_sampler(np.zeros((1, 1), np.int64), 1, s, False,
+                                              len(unigrams), unigrams=unigrams,
+                                              seed=ms.Generator(seed), backend="numpy")
+    assert np.array_equal(got.numpy(), core[0])
+    assert not np.isin(got.numpy(), [1, 4, 5, 10]).any()  # zero weights are never drawn
+
+
+@in_interpreter
+def test_triton_cdf_search_counts_thresholds_equal_to_a_draw(triton):
+    """A draw equal to a threshold is in the class after it (``threshold <= u``): thresholds
+    made of the draws themselves, their neighbours and the ends of the range."""
+    import bisect
+
+    key, call, count = (3, 4), 1, 64
+    draws = reference.sampler_draws(key, call, 0, count)  # X = u * 2**64, Python ints
+    thresholds = sorted({0, 1, 2**64 - 1} | set(draws[::2]) | {x + 1 for x in draws[1::4]})
+    keys = torch.tensor([t - 2**63 for t in thresholds], dtype=torch.int64)
+    got = _torch_triton.draw_classes(*key, call, 0, count, device=CPU, cdf_keys=keys)
+    assert got.tolist() == [bisect.bisect_right(thresholds, x) for x in draws]
+    th = np.array(thresholds, dtype=np.uint64)
+    hi, lo = kernels.threefry2x32(xnp, *key, np.full(count, call, np.uint32),
+                                  np.arange(count, dtype=np.uint32))
+    core = kernels.search_cdf(xnp, hi, lo, (th >> np.uint64(32)).astype(np.uint32),
+                              (th & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    assert np.array_equal(got.numpy(), core.astype(np.int64))
+
+
+@in_interpreter
+@pytest.mark.parametrize("num_classes, n, s", [(1, 1, 1), (5, 40, 5), (50, 400, 1),
+                                               (50, 400, 37), (3000, 5000, 1500),
+                                               (40, 300, 45)])
+def test_triton_first_distinct_matches_core_and_reference(triton, num_classes, n, s):
+    rng = np.random.default_rng(n + s)
+    draws = np.minimum(rng.geometric(min(1.0, 4.0 / num_classes), n) - 1, num_classes - 1)
+    got, tries = _torch_triton.first_distinct(torch.from_numpy(draws), s, num_classes)
+    core, core_tries = kernels.portable_first_distinct(xnp, draws, s, num_classes)
+    assert got.dtype == torch.int64 and got.shape == (s,) and tries.shape == ()
+    assert np.array_equal(got.numpy(), core) and int(tries) == int(core_tries)
+    if len(np.unique(draws)) >= s:
+        want, want_tries = reference.unique_sampling_trace(draws, s)
+        assert np.array_equal(got.numpy(), want) and int(tries) == want_tries
+    else:  # too few distinct classes: n + 1 tries (the caller's check fails on it)
+        assert int(tries) == n + 1
+
+
+@in_interpreter
+@pytest.mark.parametrize("kind, range_max, s", [("log_uniform", 5000, 600),
+                                                ("uniform", 3000, 1000)])
+def test_triton_unique_sampler_kernels_match_core_and_reference(triton, kind, range_max, s):
+    """Draws, classes and selection: the candidates and tries of one unique sampler call."""
+    seed = 2**33 + 5
+    key = (seed >> 32, seed & 0xFFFFFFFF)
+    n = 1 << (kernels.block_bound((kind, range_max), s) - 1).bit_length()  # the core's block
+    table = ({"cdf_keys": _log_uniform_keys(range_max)} if kind == "log_uniform"
+             else {"uniform_range": range_max})
+    classes = _torch_triton.draw_classes(*key, 0, 0, n, device=CPU, **table)
+    got, tries = _torch_triton.first_distinct(classes, s, range_max)
+    want, want_tries = reference.reference_candidates(kind, key, 0, s, True, range_max)
+    assert np.array_equal(got.numpy(), want) and int(tries) == want_tries
+    sampler = getattr(ms, f"{kind}_candidate_sampler")
+    core = sampler(np.zeros((1, 1), np.int64), 1, s, True, range_max,
+                   seed=ms.Generator(seed), backend="numpy")
+    assert np.array_equal(got.numpy(), core[0])
+
+
+@in_interpreter
+@pytest.mark.parametrize("sampler", ["log_uniform", "uniform"])
+def test_triton_kernels_behind_the_torch_backend_sample_as_numpy(triton, monkeypatch, sampler):
+    """The torch backend's ``threefry2x32`` and ``first_distinct`` routed to the kernels (here
+    for CPU tensors, which the backend otherwise keeps on its CPU paths): the module's and the
+    functional API's candidates equal the NumPy backend's."""
+    from multisampled.torch import SampledSoftmaxLoss
+
+    calls = {"threefry2x32": 0, "first_distinct": 0}
+
+    def counted(name):
+        fn = getattr(_torch_triton, name)
+
+        def wrapper(*args):
+            calls[name] += 1
+            return fn(*args)
+
+        return wrapper
+
+    monkeypatch.setattr(_torch_triton, "usable", lambda *values: True)
+    for name in calls:
+        monkeypatch.setattr(_torch_triton, name, counted(name))
+    C, S, seed = 4000, 300, 2**35 + 3
+    labels = torch.randint(0, C, (16, 1), generator=torch.Generator().manual_seed(0))
+    module = SampledSoftmaxLoss(C, 8, S, sampler=sampler, seed=seed)
+    fn = getattr(ms, f"{sampler}_candidate_sampler")
+    numpy_stream, torch_stream = ms.Generator(seed), ms.Generator(seed)
+    for _ in range(2):
+        got = module.sample(labels)
+        want = fn(labels.numpy(), 1, S, True, C, seed=numpy_stream, backend="numpy")
+        assert np.array_equal(got[0].numpy(), want[0])
+        np.testing.assert_array_max_ulp(got[2].numpy(), want[2], maxulp=2)
+        functional = fn(labels, 1, S, True, C, seed=torch_stream)
+        assert torch.equal(functional[0], got[0])
+    assert calls["threefry2x32"] >= 4 and calls["first_distinct"] >= 4, calls
+
+
+def test_kernel_routing_keeps_cpu_tensors_on_todays_path():
+    c = torch.arange(4)
+    assert not _torch_triton.usable(c, c, 1, 2)
+    assert not _torch_triton.usable(1, 2)  # no tensor, no device
+    got = torch_backend.BACKEND.threefry2x32(xtorch, 3, 4, c, c)
+    want = reference.threefry2x32_array(3, 4, c.numpy(), c.numpy())
+    assert all(np.array_equal(g.numpy(), w.astype(np.int64)) for g, w in zip(got, want))
+
+
+def test_kernel_module_and_torch_backend_work_without_triton(tmp_path):
+    """With triton unimportable the kernel module imports, says it is unusable, and the torch
+    backend samples as before (a child process, so no import state leaks)."""
+    code = (
+        "import sys\n"
+        "sys.modules['triton'] = None\n"  # makes `import triton` raise ImportError
+        "import torch\n"
+        "import multisampled as ms\n"
+        "from multisampled.backends import _torch_triton\n"
+        "assert not _torch_triton.triton_available()\n"
+        "labels = torch.zeros((2, 1), dtype=torch.int64)\n"
+        "got = ms.log_uniform_candidate_sampler(labels, 1, 50, True, 1000, seed=ms.Generator(4))\n"
+        "want = ms.log_uniform_candidate_sampler(labels.numpy(), 1, 50, True, 1000,\n"
+        "                                        seed=ms.Generator(4), backend='numpy')\n"
+        "assert (got[0].numpy() == want[0]).all()\n"
+        "assert 'triton' not in {m.split('.')[0] for m in sys.modules if sys.modules[m]}\n"
+        "print('OK')\n"
+    )
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
