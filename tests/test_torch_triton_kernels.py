@@ -49,12 +49,59 @@ def test_triton_kernels_under_the_interpreter(triton, tmp_path):
     env = dict(os.environ, TRITON_INTERPRET="1")
     env.pop("MULTISAMPLED_BACKEND", None)
     cmd = [sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider", __file__,
-           "-k", "not under_the_interpreter and not without_triton"]
+           "-k", "not under_the_interpreter and not without_triton and not compile_for"]
     result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=300)
     out = (result.stdout[-6000:] + result.stderr[-2000:]).strip()
     assert result.returncode == 0, out
     assert " passed" in result.stdout and "skipped" not in result.stdout, out
+
+
+COMPILE_FOR_SM90 = """
+import sys
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from multisampled.backends import _torch_triton
+
+k = _torch_triton._kernels()
+ptr, key = "*i64", lambda mem: "*i64" if mem else "i64"
+variants = []
+for mem in (False, True):
+    variants.append((k.threefry, dict(k0=key(mem), k1=key(mem), c0_ptr=ptr, c1_ptr=ptr,
+                                      y0_ptr=ptr, y1_ptr=ptr, n="i32"),
+                     dict(K0_MEM=mem, K1_MEM=mem, BLOCK=_torch_triton.BLOCK)))
+    for mode, steps in ((0, 0), (1, 20)):
+        variants.append((k.draw_classes, dict(
+            k0=key(mem), k1=key(mem), call=key(mem), start=key(mem), out_ptr=ptr, count="i32",
+            n_hi="i32", n_lo="i64", keys_ptr=ptr, num_keys="i32"), dict(
+            K0_MEM=mem, K1_MEM=mem, CALL_MEM=mem, START_MEM=mem, MODE=mode, STEPS=steps,
+            BLOCK=_torch_triton.BLOCK)))
+variants.append((k.first_positions, dict(classes_ptr=ptr, table_ptr="*i32", n="i32"),
+                 dict(BLOCK=_torch_triton.BLOCK)))
+variants.append((k.select_first, dict(classes_ptr=ptr, table_ptr="*i32", cand_ptr=ptr,
+                                      tries_ptr=ptr, n="i32", s="i32"),
+                 dict(BLOCK=_torch_triton.SELECT_BLOCK)))
+for fn, sig, constexprs in variants:
+    sig.update({name: "constexpr" for name in constexprs})
+    compiled = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=constexprs),
+                              target=GPUTarget("cuda", 90, 32))
+    assert ".target sm_90" in compiled.asm["ptx"] and compiled.asm["cubin"], fn
+print("compiled", len(variants))
+"""
+
+
+def test_triton_kernels_compile_for_a_hopper_gpu(triton, tmp_path):
+    """Every kernel, in the argument types the wrappers pass, compiles to sm_90 machine code
+    (Triton's own compiler and ptxas; no GPU needed), in a child with a fresh kernel cache."""
+    if INTERPRETED:
+        pytest.skip("the interpreter compiles nothing")
+    env = dict(os.environ, TRITON_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("TRITON_INTERPRET", None)
+    result = subprocess.run([sys.executable, "-c", COMPILE_FOR_SM90], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "compiled 8" in result.stdout, (
+        result.stdout[-3000:] + result.stderr[-3000:])
 
 
 def _words(key, c0, c1):
