@@ -5,7 +5,9 @@ must be set before triton is imported, so :func:`test_triton_kernels_under_the_i
 runs this file's kernel tests in a child pytest process with it set; in the test process
 itself they skip. Every kernel is compared with the core's portable definition (through the
 public :mod:`multisampled.kernels` functions or the NumPy backend's samplers) and with the
-independent reference model (:mod:`multisampled.conformance.reference`).
+independent reference model (:mod:`multisampled.conformance.reference`); the conformance kit's
+sampler-truth group also runs with the torch backend's capabilities routed to the kernels, and
+:func:`test_triton_kernels_compile_for_a_hopper_gpu` compiles every kernel for sm_90.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from multisampled import kernels  # noqa: E402
 from multisampled.backends import _torch_triton  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
 from multisampled.conformance import reference  # noqa: E402
+from multisampled.conformance.base import SamplerTruthTests  # noqa: E402
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 in_interpreter = pytest.mark.skipif(
@@ -349,3 +352,27 @@ def test_kernel_module_and_torch_backend_work_without_triton(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+
+
+@in_interpreter
+class TestTritonKernelsSamplerTruth(SamplerTruthTests):
+    """The conformance kit's sampler-truth group (Threefry words, every sampler's candidates
+    and counts against the reference, seed streams) on the torch backend with its
+    ``threefry2x32`` and ``first_distinct`` served by the Triton kernels (CPU tensors here)."""
+
+    backend = "torch"
+
+    @pytest.fixture(autouse=True)
+    def _route_to_triton_kernels(self, monkeypatch):
+        pytest.importorskip("triton")
+        calls = []
+        real = _torch_triton.threefry2x32
+
+        def threefry2x32(*args):
+            calls.append(1)
+            return real(*args)
+
+        monkeypatch.setattr(_torch_triton, "usable", lambda *values: True)
+        monkeypatch.setattr(_torch_triton, "threefry2x32", threefry2x32)
+        yield
+        assert calls, "the Triton Threefry kernel was not called"
