@@ -1,4 +1,4 @@
-"""The torch backend's Triton sampler kernels (``multisampled.backends._torch_triton``), bit for bit.
+"""The torch backend's Triton sampler kernels (``multisampled.backends._torch_triton``), bitwise.
 
 Triton's interpreter (``TRITON_INTERPRET=1``) runs the kernels on CPU tensors. The variable
 must be set before triton is imported, so :func:`test_triton_kernels_under_the_interpreter`
