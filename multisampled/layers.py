@@ -98,9 +98,9 @@ class LayerSpec:
         num_sampled = check_positive_int("num_sampled", num_sampled)
         num_true = check_positive_int("num_true", num_true)
         remove = check_bool("remove_accidental_hits", remove_accidental_hits)
-        if num_classes >= 2**32:
+        if num_classes >= 2**63:
             raise ValueError(
-                f"num_classes must be below 2**32 (class ids are 32-bit draws), got {num_classes}"
+                f"num_classes must be below 2**63 (class ids are int64), got {num_classes}"
             )
         if isinstance(sampler, str):
             if sampler not in SAMPLERS:

@@ -643,3 +643,23 @@ def test_paddle_zero_probabilities_emit_no_numpy_warning():
             logits, Y, 3, use_customized_samples=True, customized_samples=samples,
             customized_probabilities=np.zeros((B, 4), np.float32))
     assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "log_uniform"])
+def test_layers_sample_ranges_beyond_2_32_as_the_functional_sampler(sampler):
+    """The layers' sampler (torch module, Keras, Flax) takes any range the index dtype holds,
+    and a key gives the functional sampler's candidates."""
+    from multisampled import layers
+
+    c = 2**40 + 3
+    spec = layers.LayerSpec.checked(c, 4, 8, sampler=sampler)
+    ctx = layers.context("numpy", None)
+    key = np.array([5, 6], dtype=np.uint32)
+    labels = np.array([[2**39], [7]], dtype=np.int64)
+    got = layers.sample(ctx, spec, labels, layers.key_call(ctx, key))
+    want = getattr(ms, f"{sampler}_candidate_sampler")(labels, 1, 8, True, c, seed=key)
+    np.testing.assert_array_equal(got[0], want.sampled_candidates)
+    np.testing.assert_allclose(got[1], want.true_expected_count, rtol=1e-6)
+    assert host(got[0]).max() >= 2**32
+    with pytest.raises(ValueError, match=r"num_classes must be below 2\*\*63"):
+        layers.LayerSpec.checked(2**63, 4, 8)

@@ -274,3 +274,18 @@ def test_jax_shard_map_equals_one_device():
                             text=True, timeout=TIMEOUT)
     assert result.returncode == 0 and "all ok" in result.stdout, (
         result.stdout[-3000:] + result.stderr[-3000:])
+
+
+def test_sharded_example_trains_under_torchrun():
+    """examples/sharded_torch.py, as the README runs it (2 processes, gloo on localhost)."""
+    import json
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           "2", str(HERE.parent / "examples" / "sharded_torch.py"), "--steps", "40"]
+    result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["world"] == 2 and out["rows_here"] == 2500
+    # log(5000) = 8.5 for a random table; the toy task is learnable
+    assert out["eval_loss_before"] > 8.0
+    assert out["eval_loss_after"] < out["eval_loss_before"] - 3.0
