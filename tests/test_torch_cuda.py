@@ -348,3 +348,55 @@ def test_next_token_example_trains_on_cuda():
     spec.loader.exec_module(example)
     out = example.main(["--vocab", "5000", "--steps", "120", "--batch", "128", "--device", DEV])
     assert out["eval_loss_after"] < out["eval_loss_before"] - 2.0
+
+
+@pytest.fixture
+def nccl_group(tmp_path):
+    """A one-rank NCCL group in this process (the device machine has one GPU)."""
+    import torch.distributed as dist
+
+    if not dist.is_nccl_available():
+        pytest.skip("torch was built without NCCL")
+    if dist.is_initialized():
+        pytest.skip("a process group is already initialised")
+    dist.init_process_group("nccl", init_method=f"file://{tmp_path}/rendezvous", rank=0,
+                            world_size=1, device_id=torch.device(DEV, 0))
+    try:
+        yield dist.group.WORLD
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_table_on_nccl_without_host_sync(nccl_group):
+    """shard_group= on NCCL: collectives enqueued on the stream, no host synchronisation; one
+    rank gives the plain call's loss and gradients."""
+    C, S, key = 20_000, 128, torch.tensor([5, 6], device=DEV)
+    x, labels = batch(C=C, D=16, T=2)
+    grads = []
+    for group in (nccl_group, None):
+        W = torch.randn(C, 16, device=DEV, generator=torch.Generator(DEV).manual_seed(1))
+        W.requires_grad_()
+        xi = x.clone().requires_grad_()
+        kw = {} if group is None else {"shard_group": group}
+        ms.sampled_softmax_loss(W, torch.zeros(C, device=DEV), labels, xi, S, C, num_true=2,
+                                seed=key, **kw).sum().backward()  # warm-up
+        W.grad = xi.grad = None
+        with sync_debug_error():
+            loss = ms.sampled_softmax_loss(W, torch.zeros(C, device=DEV), labels, xi, S, C,
+                                           num_true=2, seed=key, **kw)
+            loss.sum().backward()
+        grads.append((loss.detach(), W.grad, xi.grad))
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_module_on_nccl_without_host_sync(nccl_group):
+    module = module_on_cuda(seed=7, num_true=2, sparse=True, shard_group=nccl_group)
+    x, labels = batch(T=2)
+    x.requires_grad_()
+    module(x, labels).sum().backward()  # warm-up
+    with sync_debug_error():
+        module.zero_grad(set_to_none=True)
+        module(x, labels).sum().backward()
+    torch.cuda.synchronize()
+    assert module.weight.grad.is_sparse and torch.isfinite(x.grad).all()
