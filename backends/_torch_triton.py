@@ -332,8 +332,10 @@ def _select_first_kernel(classes_ptr, table_ptr, cand_ptr, tries_ptr, n, s,
         start = start + BLOCK
     # too few distinct classes: the missing slots hold the last draw's class
     filler = tl.load(classes_ptr + (n - 1))
-    for base in range(0, s, BLOCK):
+    base = kept - kept % BLOCK
+    while base < s:
         slots = base + lanes
         tl.store(cand_ptr + slots, tl.zeros((BLOCK,), dtype=filler.dtype) + filler,
                  mask=(slots >= kept) & (slots < s))
+        base = base + BLOCK
     tl.store(tries_ptr, tries.to(tl.int64))
