@@ -4,6 +4,7 @@ bounded time, and leaves the JSON and logs the GPU run would leave under $OUT.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -70,7 +71,9 @@ def test_device_check_dry_run_leaves_the_json_and_logs(tmp_path):
             assert r["graph_ms"] == "skipped: needs CUDA"
     (row,) = samplers
     assert row["routed_matches_portable"] is True
-    pytest.importorskip("triton")
+    if importlib.util.find_spec("triton") is None:  # not imported here (see .ci/constraints.txt)
+        assert row["triton_fused_ms"] == "skipped: triton is not installed"
+        return
     # the fused Triton sampler ran under the interpreter and gave the core's candidates
     assert row["triton_fused_matches_portable"] is True and row["triton_fused_ms"] > 0
 
