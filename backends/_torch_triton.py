@@ -27,6 +27,7 @@ set of tensors. Under ``TRITON_INTERPRET=1`` the kernels also run on CPU tensors
 from __future__ import annotations
 
 import functools
+import threading
 import types
 
 import torch
@@ -183,21 +184,29 @@ def _jit(**options):
     return record
 
 
-@functools.lru_cache(maxsize=1)
-def _kernels():
-    """The jitted kernels (triton is imported here, on first use)."""
-    import triton
-    import triton.language
+_jitted = None
+_jitted_lock = threading.Lock()
 
-    module = globals()
-    module["tl"] = triton.language
-    for name, options in _JIT_OPTIONS.items():
-        module[name] = triton.jit(**options)(module[name])
-    return types.SimpleNamespace(
-        cdiv=triton.cdiv, threefry=module["_threefry_kernel"],
-        draw_classes=module["_draw_classes_kernel"],
-        first_positions=module["_first_positions_kernel"],
-        select_first=module["_select_first_kernel"])
+
+def _kernels():
+    """The jitted kernels (triton is imported here, on first use; once, whichever thread
+    asks first)."""
+    global _jitted
+    with _jitted_lock:
+        if _jitted is None:
+            import triton
+            import triton.language
+
+            module = globals()
+            module["tl"] = triton.language
+            for name, options in _JIT_OPTIONS.items():
+                module[name] = triton.jit(**options)(module[name])
+            _jitted = types.SimpleNamespace(
+                cdiv=triton.cdiv, threefry=module["_threefry_kernel"],
+                draw_classes=module["_draw_classes_kernel"],
+                first_positions=module["_first_positions_kernel"],
+                select_first=module["_select_first_kernel"])
+        return _jitted
 
 
 @_jit()
