@@ -9,9 +9,12 @@ Fast paths, each behind one capability of :class:`multisampled.plugin.Backend`:
 
 * ``threefry2x32``: CPU tensors in eager mode are encrypted by the core's Threefry on zero-copy
   NumPy ``uint32`` views (a few dozen NumPy operations instead of ~150 small torch calls);
-  elsewhere the core's Threefry runs on int64 torch words.
-* ``first_distinct``, ``take_rows``, ``sampled_softmax``: the autograd nodes and the per-class
-  table of :mod:`multisampled.backends._torch_nodes` on CPU tensors.
+  CUDA tensors with triton installed, the Triton kernel of
+  :mod:`multisampled.backends._torch_triton` (not under ``torch.compile`` tracing); elsewhere
+  the core's Threefry runs on int64 torch words.
+* ``first_distinct`` on CUDA tensors with triton: the Triton selection kernels.
+* ``first_distinct``, ``hit_mask``, ``take_rows``, ``sampled_softmax``: the autograd nodes and
+  the per-class tables of :mod:`multisampled.backends._torch_nodes` on CPU tensors.
 
 Under ``torch.compile`` a public function called without a key runs as one graph break
 (``outside_trace``): eagerly, on every call of the compiled code, so its seed stream advances
@@ -173,6 +176,17 @@ class Torch(plugin.Backend):
 
                 return _torch_nodes.first_distinct(classes, num_sampled, num_classes)
         return kernels.portable_first_distinct(xp, classes, num_sampled, num_classes)
+
+    def hit_mask(self, xp, labels, candidates, num_classes):
+        # the per-class table costs 4 bytes a class: beyond the bound (or the ids' count) the
+        # portable mask keeps memory to the [B, S] comparison
+        ids = labels.numel() + candidates.numel()
+        if (candidates.device.type == "cpu" and not self.is_compiling()
+                and not _functorch_active() and num_classes <= max(_TABLE_CLASSES, 16 * ids)):
+            from . import _torch_nodes
+
+            return _torch_nodes.hit_mask(labels, candidates, num_classes)
+        return super().hit_mask(xp, labels, candidates, num_classes)
 
     def take_rows(self, table, ids):
         from . import _torch_nodes
