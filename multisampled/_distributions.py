@@ -312,6 +312,11 @@ class Learned:
         total = LEARNED_TOTAL_CAP if self.total is None else self.total
         return (self.range - np.arange(s, dtype=np.float64)) / total
 
+    def bound_key(self) -> Optional[tuple]:
+        """The block-size key of a total not known on the host (``("learned", R)``, a constant
+        a tracing compiler evaluates at trace time), else None (sized from the total)."""
+        return ("learned", self.range) if self.total is None else None
+
 
 def resolved_device(ctx: Ctx) -> Any:
     """The call's device; for host data, the device the backend creates arrays on."""

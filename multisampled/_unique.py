@@ -63,19 +63,24 @@ def block_size(tail_masses: Any, s: int) -> int:
 def _bound(dist: Any, s: int) -> int:
     key = getattr(dist, "key", None)
     if key is None:  # distributions whose bound changes (the learned unigram)
-        return block_size(dist.tail_masses(s), s)
+        bound_key = getattr(dist, "bound_key", None)
+        key = bound_key() if bound_key is not None else None
+        if key is None:
+            return block_size(dist.tail_masses(s), s)
     return block_bound(key, s)
 
 
 def block_bound(key: tuple, s: int) -> int:
-    """:func:`block_size` of the fixed distribution named ``key`` (``("uniform", R)`` or a
-    table's key): host work of constants, cached, which tracing compilers evaluate at trace
-    time (:data:`multisampled.kernels.HOST_WORK`)."""
+    """:func:`block_size` of the distribution named ``key`` (``("uniform", R)``, a table's
+    key, or ``("learned", R)``: a learned unigram whose total is not known on the host, so
+    bounded by :data:`LEARNED_TOTAL_CAP`): host work of constants, cached, which tracing
+    compilers evaluate at trace time (:data:`multisampled.kernels.HOST_WORK`)."""
     if (key, s) not in _block_sizes:
-        if key[0] == "uniform":
+        if key[0] in ("uniform", "learned"):
             import numpy as np
 
-            tails = (key[1] - np.arange(s, dtype=np.float64)) / key[1]
+            total = key[1] if key[0] == "uniform" else LEARNED_TOTAL_CAP
+            tails = (key[1] - np.arange(s, dtype=np.float64)) / total
         else:
             from ._distributions import _host_tables
 
@@ -182,7 +187,9 @@ def _sample_loop(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
     """TF's unique loop as a while loop over blocks of ``n`` draws with a fixed-size state
     (kept classes, their count, the draws so far): no host read, so a compiler traces it."""
     xp = ctx.xp
-    key0, key1, index = call
+    # the key words, fresh arrays: a traced loop body may not capture two views of one key
+    # array (torch's while_loop rejects aliased inputs)
+    key0, key1, index = (v if isinstance(v, int) else v + xp.zeros_like(v) for v in call)
     idx = ctx.index_dtype
     sentinel = dist.range  # sorts after every class, equals none
     slots = xp.arange(s, dtype=idx, device=ctx.device)
@@ -205,9 +212,13 @@ def _sample_loop(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
         need = s - n_kept
         last = xp.take(pos, xp.reshape(xp.clip(need - 1, 0, n - 1), (1,)))[0]
         tries = xp.where((tries == 0) & (n_new >= need), start + last + 1, tries)
-        return start + n, xp.minimum(n_kept + n_new, s), kept, tries
+        total = n_kept + n_new
+        # min(total, s) in operators: a framework's traced loop body (torch's while_loop)
+        # takes tensor operations only, not the dtype promotion of a two-argument function
+        return start + n, total - (total - s) * xp.astype(total > s, idx), kept, tries
 
-    state = (zero, zero, xp.full((s,), sentinel, dtype=idx, device=ctx.device), zero)
+    state = (zero, xp.zeros_like(zero), xp.full((s,), sentinel, dtype=idx, device=ctx.device),
+             xp.zeros_like(zero))  # distinct arrays: a traced loop's state may not alias
     _, _, kept, tries = ctx.backend.while_loop(cond, body, state)
     ctx.backend.check_async(
         tries > 0,
