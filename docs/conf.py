@@ -146,6 +146,29 @@ def _split_section_remarks(app, what, name, obj, options, lines: list[str]) -> N
     lines[:] = out
 
 
+def _described_fields() -> set[int]:
+    """The field accessors of the package's NamedTuples whose docstring describes the fields in
+    an ``Attributes:`` section (napoleon renders that section as the fields' descriptions)."""
+    out: set[int] = set()
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] != "multisampled":
+            continue
+        for cls in vars(module).values():
+            if (isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")
+                    and "Attributes:" in (cls.__doc__ or "")):
+                out.update(id(cls.__dict__[field]) for field in cls._fields)
+    return out
+
+
+def _skip_described_fields(app, what, name, obj, skip, options):
+    """Leave out a NamedTuple field (its docstring is only "Alias for field number N") when the
+    class's ``Attributes:`` section describes it: documented twice, Sphinx would warn."""
+    if (what == "class" and (getattr(obj, "__doc__", None) or "").startswith("Alias for field")
+            and id(obj) in _described_fields()):
+        return True
+    return None
+
+
 def _fill_readme_sections(app, docname: str, source: list[str]) -> None:
     source[0] = MARKER.sub(lambda m: _section_text(m.group(1), docname), source[0])
 
@@ -159,6 +182,7 @@ def _check_every_section_is_shown(app, env) -> None:
 
 def setup(app):
     app.connect("autodoc-process-docstring", _split_section_remarks, priority=400)
+    app.connect("autodoc-skip-member", _skip_described_fields)
     app.connect("source-read", _fill_readme_sections)
     app.connect("env-updated", _check_every_section_is_shown)
     return {"parallel_read_safe": True}

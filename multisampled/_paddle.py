@@ -9,7 +9,7 @@ from below at -64.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 from . import _distributions, _rng, _unique
 from ._checks import (
@@ -29,6 +29,7 @@ from ._context import Ctx, context
 from ._guard import public
 from ._hits import equal_any
 from ._math import cast as _cast_xp, compute_dtype
+from ._types import Array
 
 PADDLE_MASK = 1e20  # Paddle subtracts this from accidental hits and clamps +-inf to +-it
 PADDLE_CLIP = -64.0  # Paddle's softmax clips max-shifted logits from below at this value
@@ -40,18 +41,18 @@ def _cast(ctx: Ctx, x: Any, dtype: Any) -> Any:
 
 @public
 def sampled_softmax_with_cross_entropy(
-    logits,
-    label,
-    num_samples,
-    num_true=1,
-    remove_accidental_hits=True,
-    use_customized_samples=False,
-    customized_samples=None,
-    customized_probabilities=None,
-    seed=0,
+    logits: Array,
+    label: Array,
+    num_samples: int,
+    num_true: int = 1,
+    remove_accidental_hits: bool = True,
+    use_customized_samples: bool = False,
+    customized_samples: Optional[Array] = None,
+    customized_probabilities: Optional[Array] = None,
+    seed: int = 0,
     *,
-    backend=None,
-):
+    backend: Optional[str] = None,
+) -> Array:
     """``paddle.fluid.layers.sampled_softmax_with_cross_entropy(logits, label, num_samples,
     num_true=1, remove_accidental_hits=True, use_customized_samples=False,
     customized_samples=None, customized_probabilities=None, seed=0)``, ``[N, 1]``.
@@ -80,6 +81,47 @@ def sampled_softmax_with_cross_entropy(
     formula). Paddle's final ``/ num_true`` is NOT applied on top. ``num_true`` must equal
     ``label.shape[1]`` and ``num_samples <= K``. Only ``logits`` receives gradients. Half
     precision logits are computed in float32 (Paddle has float32/float64 kernels only).
+
+    Args:
+        logits: ``[N, K]`` floating scores of all ``K`` classes.
+        label: ``[N, num_true]`` integer true classes, in ``[0, K)`` (only its shape is used with
+            ``use_customized_samples=True``).
+        num_samples: The number of negatives ``S`` (>= 1; at most ``K`` when they are drawn).
+        num_true: The number of true classes per row, ``label.shape[1]`` (>= 1).
+        remove_accidental_hits: Whether to subtract ``1e20`` from the sampled columns equal to one
+            of the row's true sample columns.
+        use_customized_samples: Whether to use ``customized_samples`` and
+            ``customized_probabilities`` instead of drawing.
+        customized_samples: ``[N, num_true + num_samples]`` integer class ids in ``[0, K)``, the
+            row's true classes first (``use_customized_samples=True``).
+        customized_probabilities: ``[N, num_true + num_samples]`` floating probabilities of those
+            samples, >= 0 and not NaN.
+        seed: An int >= 0: nonzero repeats the same negatives on every call, 0 draws fresh ones.
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        The loss of each row, ``[N, 1]``, in the logits' dtype and backend.
+
+    Raises:
+        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
+            not a bool; ``logits`` or ``customized_probabilities`` not floating, ``label`` or
+            ``customized_samples`` not of an integer dtype; arrays of two frameworks, of a type no
+            backend knows, or of another framework than ``backend``; ``backend`` not a str;
+            negatives to be drawn while a compiler traces the call (``jax.jit``, ``tf.function``:
+            pass customized samples).
+        ValueError: ``num_samples`` or ``num_true`` below 1, ``seed`` negative or ``>= 2**64``;
+            ``logits`` not ``[N, K]``, ``label`` not ``[N, num_true]``;
+            ``use_customized_samples=True`` without both customized arrays, or with shapes other
+            than ``[N, num_true + num_samples]``; ``num_samples > K`` for drawn negatives; an
+            unknown ``backend``. Also, where the backend reads values on the host (NumPy, CPU
+            tensors): ids outside ``[0, K)`` and customized probabilities negative or NaN;
+            elsewhere the framework reports those checks its way (see the README's "Value checks
+            and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
+            checks on, a call that needs a value check.
     """
     ctx = context(logits, label, customized_samples, customized_probabilities, backend=backend)
     xp = ctx.xp

@@ -16,7 +16,7 @@ import contextvars
 import os
 import sys
 import threading
-from typing import Any, Iterable, NamedTuple, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Union
 
 import pluggy
 
@@ -41,6 +41,17 @@ _selected: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
 
 
 class BackendInfo(NamedTuple):
+    """One registered backend, as :func:`multisampled.backends` lists it.
+
+    Attributes:
+        name: The backend's name, what ``backend=`` and ``$MULTISAMPLED_BACKEND`` take
+            (``"numpy"``, ``"torch"``, ``"jax"``, ``"tensorflow"``, a plugin's).
+        version: The framework's version, or None when the framework is not installed.
+        available: Whether the framework is installed (``version`` is not None).
+        extra: The pip extra that installs the framework (``pip install 'multisampled[torch]'``).
+        plugin: The module of the backend's class (the plugin that registered it).
+    """
+
     name: str
     version: Optional[str]
     available: bool
@@ -162,9 +173,28 @@ def _unknown_backend(name: Any, source: str) -> ValueError:
     return ValueError(msg)
 
 
-def get_backend(name: str, *, source: str = "backend") -> Backend:
+def get_backend(name: Union[str, Backend], *, source: str = "backend") -> Backend:
     """The :class:`~multisampled.plugin.Backend` registered as ``name``; a clear error if
-    unknown or not installed."""
+    unknown or not installed.
+
+    Args:
+        name: A registered backend's name (``"numpy"``, ``"torch"``, ``"jax"``,
+            ``"tensorflow"``, a plugin's, or an ``"array_api:<module>"`` backend already built
+            for arrays no plugin claims); a :class:`~multisampled.plugin.Backend` is returned
+            as it is.
+        source: What the error messages call the name (``"backend"``, ``"use_backend"``,
+            ``"MULTISAMPLED_BACKEND"``).
+
+    Returns:
+        The registered backend.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: No backend is registered as ``name`` (the message lists the installed
+            ones and those registered but not installed).
+        ImportError: The backend is registered but its framework is not installed (the message
+            gives the pip extra).
+    """
     if isinstance(name, Backend):
         return name
     if not isinstance(name, str):
@@ -195,7 +225,15 @@ def _available(b: Backend) -> bool:
 
 
 def env_backend_name() -> Optional[str]:
-    """``$MULTISAMPLED_BACKEND``, validated. The only place the variable is read."""
+    """``$MULTISAMPLED_BACKEND``, validated. The only place the variable is read.
+
+    Returns:
+        The variable's value without surrounding spaces, or None when it is unset or blank.
+
+    Raises:
+        ValueError: The value names no registered backend.
+        ImportError: The value names a registered backend whose framework is not installed.
+    """
     value = os.environ.get(ENV_VAR)
     if value is None or value.strip() == "":
         return None
@@ -214,8 +252,24 @@ def default_backend() -> Backend:
 
 
 @contextlib.contextmanager
-def use_backend(name: str):
-    """Send host data (NumPy arrays, lists, scalars) to backend ``name`` inside the block."""
+def use_backend(name: str) -> Iterator[Backend]:
+    """Send host data (NumPy arrays, lists, scalars) to backend ``name`` inside the block.
+
+    ``with use_backend("torch") as backend: ...``; blocks nest (the innermost wins) and are
+    local to the thread or task (a :mod:`contextvars` variable). Arrays of a framework still go
+    to that framework's backend, and ``backend=`` of a call still overrides the block.
+
+    Args:
+        name: A registered backend's name.
+
+    Returns:
+        A context manager whose ``with`` target is the :class:`~multisampled.plugin.Backend`.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: No backend is registered as ``name``.
+        ImportError: The backend is registered but its framework is not installed.
+    """
     get_backend(name, source="use_backend")
     token = _selected.set(name)
     try:

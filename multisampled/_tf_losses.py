@@ -10,7 +10,7 @@ data-dependent shapes (accidental hits are a dense ``[B, S]`` mask).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Union
 
 from ._checks import (
     check_bool,
@@ -28,6 +28,7 @@ from ._math import cast, compute_dtype, logsumexp, nce, sampled_logit_parts
 from . import _sharded as sharded
 from ._partition import STRATEGIES, embedding_lookup
 from ._tf_args import Prepared, check_argument_forms, prepare
+from ._types import Array, ClassTable, SampledValues, Seed
 
 
 def _gather_rows(ctx: Ctx, p: Prepared, candidates: Any):
@@ -106,10 +107,13 @@ def _prepared(weights, biases, labels, inputs, num_sampled, num_classes, num_tru
 
 
 @public
-def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
-                           sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
-                           partition_strategy="div", name=None, seed=None, *, backend=None,
-                           shard_group=None):
+def compute_sampled_logits(
+    weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
+    num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
+    subtract_log_q: bool = True, remove_accidental_hits: bool = False,
+    partition_strategy: str = "div", name: Optional[str] = None, seed: Optional[Seed] = None,
+    *, backend: Optional[str] = None, shard_group: Any = None,
+) -> tuple[Array, Array]:
     """TF's ``_compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes,
     num_true=1, sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
     partition_strategy="div", name=None, seed=None)``.
@@ -125,6 +129,75 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
     and sampled ids must lie in ``[0, num_classes)``; expected counts must be finite and > 0
     (when log Q is subtracted); shard sizes must follow the layout. Expected counts are cast to
     the compute dtype (TF fails for non-float32 inputs with its float32 default sampler).
+
+    Args:
+        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
+            ``partition_strategy`` layout. With ``shard_group``: this rank's shard of the table
+            (one array).
+        biases: ``[C]`` floating class biases, or shards laid out as ``weights`` (with
+            ``shard_group``: this rank's shard).
+        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
+        inputs: ``[B, D]`` floating input activations; the result has their dtype.
+        num_sampled: The number of classes the default sampler draws (>= 1); with
+            ``sampled_values`` and ``remove_accidental_hits`` it must equal their number of
+            candidates.
+        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
+        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
+        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
+            sampled_expected_count [S])`` triple (a tuple or list, such as the
+            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
+            ``log_uniform_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
+            seed=seed)``.
+        subtract_log_q: Whether to subtract ``ln Q`` (the log of the expected counts) from the
+            logits; with False the counts' values and shapes are not read.
+        remove_accidental_hits: Whether to mask (``- FLT_MAX``) the sampled columns equal to one of
+            the row's labels.
+        partition_strategy: ``"div"`` or ``"mod"``: the layout of a sharded ``weights`` and
+            ``biases`` (read with more than one shard or with ``shard_group``).
+        name: Accepted and ignored (TF's op name).
+        seed: The default sampler's seed, read only when ``sampled_values`` is None: None (fresh
+            randomness), an int in ``[0, 2**64)`` (that seed's process-wide stream), a
+            :class:`~multisampled.Generator`, or a key (a 1-D integer array of two 32-bit words, or
+            a JAX key), which ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``
+            need.
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+        shard_group: A ``torch.distributed`` process group or a JAX mesh axis name, over which the
+            ``num_classes``-row class table is sharded (``weights`` and ``biases`` are this rank's
+            shard, and every rank gets the whole result); None: one table.
+
+    Returns:
+        ``(logits, labels)``: two arrays ``[B, T+S]`` of the inputs' dtype and backend: the
+        logits of the true columns then the sampled ones, and the soft labels (``1/T`` on the
+        true columns, 0 on the sampled ones; no gradient).
+
+    Raises:
+        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
+            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
+            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
+            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
+            ``sampled_values`` members; with ``shard_group``, ``weights`` or ``biases`` given as a
+            list; ``biases`` None; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
+            seed that is not a key while a compiler traces the call.
+        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
+            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
+            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
+            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
+            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
+            do not broadcast to ``[B, T]`` and ``[S]``; with ``shard_group``: ``seed=None`` without
+            ``sampled_values``, a shard that is not this rank's size, or fewer classes than ranks;
+            ``num_sampled > num_classes`` for the default sampler; an int seed outside ``[0,
+            2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also, where the
+            backend reads values on the host (NumPy, CPU tensors): ids outside ``[0, num_classes)``
+            and expected counts not finite and > 0; elsewhere the framework reports those checks
+            its way (see the README's "Value checks and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
+            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
+            whose ``2**32`` calls are used up; a torch ``shard_group`` before
+            ``torch.distributed.init_process_group``.
     """
     del name
     ctx, p, subtract_log_q = _prepared(
@@ -144,10 +217,13 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
 
 
 @public
-def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
-                         sampled_values=None, remove_accidental_hits=True, seed=None,
-                         name="sampled_softmax_loss", *, partition_strategy="div", backend=None,
-                         shard_group=None):
+def sampled_softmax_loss(
+    weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
+    num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
+    remove_accidental_hits: bool = True, seed: Optional[Seed] = None,
+    name: Optional[str] = "sampled_softmax_loss", *, partition_strategy: str = "div",
+    backend: Optional[str] = None, shard_group: Any = None,
+) -> Array:
     """``tf.nn.sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
     num_true=1, sampled_values=None, remove_accidental_hits=True, seed=None,
     name="sampled_softmax_loss")`` (TF 2.x order), ``[B]`` in the inputs' dtype.
@@ -163,6 +239,72 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     ``partition_strategy`` (keyword only; TF 2.x always uses "div") selects the shard layout;
     ``multisampled.v1.sampled_softmax_loss`` has TF 1.x's order and "mod" default. Half-precision
     inputs are computed in float32, so a row with an accidental hit stays finite (TF gives NaN).
+
+    Args:
+        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
+            ``partition_strategy`` layout. With ``shard_group``: this rank's shard of the table
+            (one array).
+        biases: ``[C]`` floating class biases, or shards laid out as ``weights`` (with
+            ``shard_group``: this rank's shard).
+        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
+        inputs: ``[B, D]`` floating input activations; the result has their dtype.
+        num_sampled: The number of classes the default sampler draws (>= 1); with
+            ``sampled_values`` and ``remove_accidental_hits`` it must equal their number of
+            candidates.
+        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
+        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
+        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
+            sampled_expected_count [S])`` triple (a tuple or list, such as the
+            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
+            ``log_uniform_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
+            seed=seed)``.
+        remove_accidental_hits: Whether to mask the sampled classes equal to one of the row's
+            labels (TF's default, True).
+        seed: The default sampler's seed, read only when ``sampled_values`` is None: None (fresh
+            randomness), an int in ``[0, 2**64)`` (that seed's process-wide stream), a
+            :class:`~multisampled.Generator`, or a key (a 1-D integer array of two 32-bit words, or
+            a JAX key), which ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``
+            need.
+        name: Accepted and ignored (TF's op name).
+        partition_strategy: Keyword only: ``"div"`` (TF 2.x's layout) or ``"mod"``, the layout of a
+            sharded ``weights`` and ``biases`` (read with more than one shard or with
+            ``shard_group``).
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+        shard_group: A ``torch.distributed`` process group or a JAX mesh axis name, over which the
+            ``num_classes``-row class table is sharded (``weights`` and ``biases`` are this rank's
+            shard, and every rank gets the whole result); None: one table.
+
+    Returns:
+        The loss of each example, ``[B]``, in the inputs' dtype and backend.
+
+    Raises:
+        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
+            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
+            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
+            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
+            ``sampled_values`` members; with ``shard_group``, ``weights`` or ``biases`` given as a
+            list; ``biases`` None; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
+            seed that is not a key while a compiler traces the call.
+        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
+            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
+            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
+            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
+            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
+            do not broadcast to ``[B, T]`` and ``[S]``; with ``shard_group``: ``seed=None`` without
+            ``sampled_values``, a shard that is not this rank's size, or fewer classes than ranks;
+            ``num_sampled > num_classes`` for the default sampler; an int seed outside ``[0,
+            2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also, where the
+            backend reads values on the host (NumPy, CPU tensors): ids outside ``[0, num_classes)``
+            and expected counts not finite and > 0; elsewhere the framework reports those checks
+            its way (see the README's "Value checks and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
+            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
+            whose ``2**32`` calls are used up; a torch ``shard_group`` before
+            ``torch.distributed.init_process_group``.
     """
     del name
     ctx, p, _ = _prepared(
@@ -172,9 +314,13 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
 
 
 @public
-def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
-             sampled_values=None, remove_accidental_hits=False, name="nce_loss", *, seed=None,
-             partition_strategy="div", backend=None, shard_group=None):
+def nce_loss(
+    weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
+    num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
+    remove_accidental_hits: bool = False, name: Optional[str] = "nce_loss", *,
+    seed: Optional[Seed] = None, partition_strategy: str = "div", backend: Optional[str] = None,
+    shard_group: Any = None,
+) -> Array:
     """``tf.nn.nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
     sampled_values=None, remove_accidental_hits=False, name="nce_loss")`` (TF 2.x order),
     ``[B]`` in the inputs' dtype.
@@ -183,6 +329,72 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     of :func:`compute_sampled_logits` (log-Q subtracted), targets ``1/T`` on the true columns
     (TF's choice, not 1). ``seed`` (for the default sampler) and ``partition_strategy`` ("div",
     as TF 2.x) are keyword-only extensions.
+
+    Args:
+        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
+            ``partition_strategy`` layout. With ``shard_group``: this rank's shard of the table
+            (one array).
+        biases: ``[C]`` floating class biases, or shards laid out as ``weights`` (with
+            ``shard_group``: this rank's shard).
+        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
+        inputs: ``[B, D]`` floating input activations; the result has their dtype.
+        num_sampled: The number of classes the default sampler draws (>= 1); with
+            ``sampled_values`` and ``remove_accidental_hits`` it must equal their number of
+            candidates.
+        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
+        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
+        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
+            sampled_expected_count [S])`` triple (a tuple or list, such as the
+            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
+            ``log_uniform_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
+            seed=seed)``.
+        remove_accidental_hits: Whether to mask the sampled classes equal to one of the row's
+            labels (TF's default for NCE, False).
+        name: Accepted and ignored (TF's op name).
+        seed: Keyword only. The default sampler's seed, read only when ``sampled_values`` is None:
+            None (fresh randomness), an int in ``[0, 2**64)`` (that seed's process-wide stream), a
+            :class:`~multisampled.Generator`, or a key (a 1-D integer array of two 32-bit words, or
+            a JAX key), which ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``
+            need.
+        partition_strategy: Keyword only: ``"div"`` (TF 2.x's layout) or ``"mod"``, the layout of a
+            sharded ``weights`` and ``biases`` (read with more than one shard or with
+            ``shard_group``).
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+        shard_group: A ``torch.distributed`` process group or a JAX mesh axis name, over which the
+            ``num_classes``-row class table is sharded (``weights`` and ``biases`` are this rank's
+            shard, and every rank gets the whole result); None: one table.
+
+    Returns:
+        The loss of each example, ``[B]``, in the inputs' dtype and backend.
+
+    Raises:
+        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
+            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
+            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
+            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
+            ``sampled_values`` members; with ``shard_group``, ``weights`` or ``biases`` given as a
+            list; ``biases`` None; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
+            seed that is not a key while a compiler traces the call.
+        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
+            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
+            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
+            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
+            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
+            do not broadcast to ``[B, T]`` and ``[S]``; with ``shard_group``: ``seed=None`` without
+            ``sampled_values``, a shard that is not this rank's size, or fewer classes than ranks;
+            ``num_sampled > num_classes`` for the default sampler; an int seed outside ``[0,
+            2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also, where the
+            backend reads values on the host (NumPy, CPU tensors): ids outside ``[0, num_classes)``
+            and expected counts not finite and > 0; elsewhere the framework reports those checks
+            its way (see the README's "Value checks and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
+            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
+            whose ``2**32`` calls are used up; a torch ``shard_group`` before
+            ``torch.distributed.init_process_group``.
     """
     del name
     ctx, p, _ = _prepared(
@@ -198,10 +410,14 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
 
 
 @public
-def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_resampled,
-                              num_classes, num_true=1, sampled_values=None,
-                              resampling_temperature=1.0, remove_accidental_hits=True,
-                              partition_strategy="div", name=None, seed=None, *, backend=None):
+def rank_sampled_softmax_loss(
+    weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
+    num_resampled: int, num_classes: int, num_true: int = 1,
+    sampled_values: Optional[SampledValues] = None,
+    resampling_temperature: Union[float, Array] = 1.0, remove_accidental_hits: bool = True,
+    partition_strategy: str = "div", name: Optional[str] = None, seed: Optional[Seed] = None,
+    *, backend: Optional[str] = None,
+) -> Array:
     """``tf.contrib.nn.rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled,
     num_resampled, num_classes, num_true, sampled_values, resampling_temperature,
     remove_accidental_hits, partition_strategy, name=None)`` (TAPAS), ``[B]``.
@@ -219,6 +435,68 @@ def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_
     candidate (the loss over the true columns alone, as TF). An empty ``sampled_values`` (``()``,
     ``[]``, ``{}``) draws the default sampler, as TF's ``if not sampled_values``. ``seed`` is an
     extension (TF's contrib function has none).
+
+    Args:
+        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
+            ``partition_strategy`` layout.
+        biases: ``[C]`` floating class biases, or shards laid out as ``weights``.
+        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
+        inputs: ``[B, D]`` floating input activations; the result has their dtype.
+        num_sampled: The number of first-phase candidates (>= 1, at most ``num_classes``, more than
+            ``num_resampled``).
+        num_resampled: How many of the best-scoring candidates are kept (>= 0).
+        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
+        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
+        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
+            sampled_expected_count [S])`` triple (a tuple or list, such as the
+            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
+            ``learned_unigram_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
+            seed=seed)``; an empty ``()``, ``[]`` or ``{}`` also draws it. Given, it needs at least
+            ``num_resampled`` candidates.
+        resampling_temperature: The temperature ``tau`` of the scores: a real number or a floating
+            0-d array, other than 0 and NaN.
+        remove_accidental_hits: Whether to mask the kept classes equal to one of the row's labels.
+        partition_strategy: ``"div"`` or ``"mod"`` (checked even for one shard, as TF): the layout
+            of a sharded ``weights`` and ``biases``.
+        name: Accepted and ignored (TF's op name).
+        seed: An extension (TF's contrib function has none): the default sampler's seed, read only
+            when ``sampled_values`` is None: None (fresh randomness), an int in ``[0, 2**64)``
+            (that seed's process-wide stream), a :class:`~multisampled.Generator`, or a key (a 1-D
+            integer array of two 32-bit words, or a JAX key), which ``jax.jit``, ``tf.function``
+            and ``torch.compile(fullgraph=True)`` need.
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        The loss of each example, ``[B]``, in the inputs' dtype and backend.
+
+    Raises:
+        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
+            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
+            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
+            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
+            ``sampled_values`` members; ``resampling_temperature`` neither a real number nor a
+            floating 0-d array; ``biases`` None; arrays of two frameworks, of a type no backend
+            knows, or of another framework than ``backend``; ``backend`` not a str; a seed of
+            another type, or a seed that is not a key while a compiler traces the call.
+        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
+            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
+            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
+            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
+            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
+            do not broadcast to ``[B, T]`` and ``[S]``; ``resampling_temperature`` 0 or NaN (an
+            array: where values are read, as below) or an array that is not 0-d; ``num_sampled >
+            num_classes``, ``num_sampled <= num_resampled``, ``num_resampled`` below 0, an unknown
+            ``partition_strategy``, fewer than ``num_resampled`` given candidates; an int seed
+            outside ``[0, 2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also,
+            where the backend reads values on the host (NumPy, CPU tensors): ids outside ``[0,
+            num_classes)`` and expected counts not finite and > 0; elsewhere the framework reports
+            those checks its way (see the README's "Value checks and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
+            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
+            whose ``2**32`` calls are used up.
     """
     del name
     if isinstance(sampled_values, (tuple, list, dict)) and len(sampled_values) == 0:

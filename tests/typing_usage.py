@@ -1,13 +1,20 @@
-"""Typed use of the public API; ``tests/test_typing.py`` runs mypy on it (it is not a test)."""
+"""Typed use of the public API; ``tests/test_typing.py`` runs mypy on it (it is not a test).
+
+Every call below goes through an annotated signature: mypy checks the argument types (ints,
+bools, strings, optionals) and that the results have the annotated types (arrays are ``Any``,
+the alias :data:`multisampled._types.Array`). The variables are annotated with the types the
+signatures promise, so a changed return annotation fails here.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
 import multisampled as ms
 from multisampled import CandidateSamples
+from multisampled import layers
 from multisampled.plugin import Backend
 
 
@@ -24,10 +31,63 @@ def loss(weights: np.ndarray, biases: np.ndarray, labels: np.ndarray, inputs: np
     return out, candidates
 
 
+def tf_losses(weights: np.ndarray, biases: np.ndarray, labels: np.ndarray,
+              inputs: np.ndarray) -> list[Any]:
+    """The TF-named losses with their optional arguments, positional where TF has them."""
+    c = weights.shape[0]
+    pair: tuple[Any, Any] = ms.compute_sampled_logits(
+        weights, biases, labels, inputs, 4, c, 1, None, True, False, "div", None, 7,
+        backend="numpy", shard_group=None)
+    logits, soft_labels = pair
+    sharded = [weights[: c // 2], weights[c // 2:]]
+    v2 = ms.sampled_softmax_loss(sharded, [biases[: c // 2], biases[c // 2:]], labels, inputs,
+                                 4, c, 1, None, True, ms.Generator(3), "loss",
+                                 partition_strategy="mod")
+    nce = ms.nce_loss(weights, biases, labels, inputs, 4, c, remove_accidental_hits=True,
+                      name=None, seed=np.array([0, 1], dtype=np.uint32))
+    rank = ms.rank_sampled_softmax_loss(weights, biases, labels, inputs, 8, 4, c,
+                                        resampling_temperature=0.5, seed=2)
+    v1_softmax = ms.v1.sampled_softmax_loss(sharded, [biases[: c // 2], biases[c // 2:]],
+                                            labels, inputs, 4, c, partition_strategy="mod",
+                                            seed=None)
+    v1_nce = ms.v1.nce_loss(weights, biases, labels, inputs, 4, c, 1, None, False, "div",
+                            "nce", seed=5, backend=None)
+    return [logits, soft_labels, v2, nce, rank, v1_softmax, v1_nce]
+
+
+def paddle(logits: np.ndarray, label: np.ndarray) -> Any:
+    samples = np.zeros((logits.shape[0], 3), dtype=np.int64)
+    probs = np.full((logits.shape[0], 3), 0.5, dtype=np.float32)
+    drawn = ms.sampled_softmax_with_cross_entropy(logits, label, 2, 1, True, seed=3)
+    given = ms.sampled_softmax_with_cross_entropy(
+        logits, label, 2, use_customized_samples=True, customized_samples=samples,
+        customized_probabilities=probs)
+    return drawn, given
+
+
 def installed() -> list[str]:
     infos: list[ms.BackendInfo] = ms.backends()
     versions: dict[str, Optional[str]] = {info.name: info.version for info in infos}
     return [name for name, version in versions.items() if version is not None]
+
+
+def describe(info: ms.BackendInfo) -> str:
+    available: bool = info.available
+    extra: str = info.extra
+    plugin: str = info.plugin
+    return f"{info.name} {available} {extra} {plugin}"
+
+
+def selection() -> Iterator[str]:
+    numpy_backend: Backend = ms.get_backend("numpy", source="backend")
+    same: Backend = ms.get_backend(numpy_backend)
+    from_env: Optional[str] = ms.env_backend_name()
+    with ms.use_backend("numpy") as selected:
+        chosen: Backend = selected
+        yield chosen.name
+    yield same.name
+    if from_env is not None:
+        yield from_env
 
 
 def streams() -> ms.Generator:
@@ -37,6 +97,25 @@ def streams() -> ms.Generator:
 
 def backend_name(backend: Backend) -> str:
     return backend.name
+
+
+def layer_logic(labels: Any, inputs: Any, weight: Any, bias: Any) -> Any:
+    """The framework-free layer logic, as a front end calls it."""
+    spec: layers.LayerSpec = layers.LayerSpec.checked(10, 4, 3, num_true=1, sampler="uniform")
+    ctx = layers.context("numpy", None)
+    key: tuple[int, int] = layers.seed_key(5)
+    full: bool = layers.use_full_softmax(True, None)
+    reduction: str = layers.check_reduction("mean")
+    ignore: Optional[int] = layers.check_ignore_index(-100, spec.num_classes)
+    x, y, lead = layers.positions(ctx, spec, inputs, labels)
+    keep, y = layers.ignored_positions(ctx, y, ignore)
+    y = layers.checked_labels(ctx, spec, y)
+    sampled = layers.sample(ctx, spec, y, (key[0], key[1], 0))
+    step = layers.sampled_softmax_step(
+        ctx, spec, x, y, sampled, lambda ids: layers.rows(ctx, weight, bias, ids))
+    evaluation = layers.full_softmax_loss(ctx, spec, x, weight, bias, y)
+    chosen = evaluation if full else step
+    return layers.reduce(ctx, chosen, keep, reduction, lead)
 
 
 VERSION: str = ms.__version__
