@@ -26,12 +26,35 @@ _TF_LOSSES = ("sampled_softmax_loss", "nce_loss", "compute_sampled_logits",
               "v1.sampled_softmax_loss", "v1.nce_loss")
 
 
-def _labels_out_of_range(kw):
-    kw["labels"] = np.array([[0, 1], [2, 7], [1, 1]], dtype=np.int64)  # 7 == num_classes
+def _labels(rows, dtype):
+    """A change that makes ``labels`` the ``[3, 2]`` array ``rows`` of ``dtype``."""
+    def change(kw):
+        kw["labels"] = np.array(rows, dtype=dtype)
+
+    return change
 
 
-def _labels_negative(kw):
-    kw["labels"] = np.array([[0, -1], [2, 3], [1, 1]], dtype=np.int64)
+def _sampled_member(member: int, edit):
+    """A change that replaces ``sampled_values[member]`` by ``edit(kw, copy of it)``."""
+    def change(kw):
+        parts = list(kw["sampled_values"])
+        parts[member] = edit(kw, None if parts[member] is None else parts[member].copy())
+        kw["sampled_values"] = tuple(parts)
+
+    return change
+
+
+def _set_at(index, value):
+    """An ``edit`` for :func:`_sampled_member` that sets ``array[index] = value(kw)``."""
+    def edit(kw, array):
+        array[index] = value(kw)
+        return array
+
+    return edit
+
+
+_labels_out_of_range = _labels([[0, 1], [2, 7], [1, 1]], np.int64)  # 7 == num_classes
+_labels_negative = _labels([[0, -1], [2, 3], [1, 1]], np.int64)
 
 
 def _labels_rank1(kw):
@@ -75,37 +98,11 @@ def _num_sampled_over_classes(kw):
     kw["num_sampled"] = kw["num_classes"] + 1
 
 
-def _candidates_out_of_range(kw):
-    c, t, s = kw["sampled_values"]
-    c = c.copy()
-    c[0] = kw["num_classes"]
-    kw["sampled_values"] = (c, t, s)
-
-
-def _candidates_float(kw):
-    c, t, s = kw["sampled_values"]
-    kw["sampled_values"] = (c.astype(np.float32), t, s)
-
-
-def _sampled_count_nan(kw):
-    c, t, s = kw["sampled_values"]
-    s = s.copy()
-    s[1] = np.nan
-    kw["sampled_values"] = (c, t, s)
-
-
-def _sampled_count_zero(kw):
-    c, t, s = kw["sampled_values"]
-    s = s.copy()
-    s[0] = 0.0
-    kw["sampled_values"] = (c, t, s)
-
-
-def _true_count_negative(kw):
-    c, t, s = kw["sampled_values"]
-    t = t.copy()
-    t[0, 0] = -0.5
-    kw["sampled_values"] = (c, t, s)
+_candidates_out_of_range = _sampled_member(0, _set_at(0, lambda kw: kw["num_classes"]))
+_candidates_float = _sampled_member(0, lambda kw, c: c.astype(np.float32))
+_sampled_count_nan = _sampled_member(2, _set_at(1, lambda kw: np.nan))
+_sampled_count_zero = _sampled_member(2, _set_at(0, lambda kw: 0.0))
+_true_count_negative = _sampled_member(1, _set_at((0, 0), lambda kw: -0.5))
 
 
 def _sampled_values_short(kw):
@@ -116,22 +113,10 @@ def _sampled_values_dict(kw):
     kw["sampled_values"] = {}
 
 
-def _sampled_values_member_none(kw):
-    c, t, s = kw["sampled_values"]
-    kw["sampled_values"] = (None, t, s)
-
-
-def _sampled_values_member_dict(kw):
-    c, t, s = kw["sampled_values"]
-    kw["sampled_values"] = (c, {}, s)
-
-
-def _labels_unsigned_out_of_range(kw):
-    kw["labels"] = np.array([[0, 1], [2, 7], [1, 1]], dtype=np.uint16)  # 7 == num_classes
-
-
-def _labels_uint64_above_int64(kw):
-    kw["labels"] = np.array([[0, 1], [2, 2**63 + 1], [1, 1]], dtype=np.uint64)
+_sampled_values_member_none = _sampled_member(0, lambda kw, c: None)
+_sampled_values_member_dict = _sampled_member(1, lambda kw, t: {})
+_labels_unsigned_out_of_range = _labels([[0, 1], [2, 7], [1, 1]], np.uint16)  # 7 == num_classes
+_labels_uint64_above_int64 = _labels([[0, 1], [2, 2**63 + 1], [1, 1]], np.uint64)
 
 
 def _shards_off_layout(kw):
@@ -254,6 +239,11 @@ PADDLE_CASES = {
 }
 
 
+def _first(out):
+    """A loss's value: the first of a tuple (``compute_sampled_logits``), else ``out``."""
+    return out[0] if isinstance(out, tuple) else out
+
+
 class ErrorTests(KitBase):
     """Bad inputs: the right exception type, and the argument named in the message."""
 
@@ -298,22 +288,22 @@ class ErrorTests(KitBase):
                                     p["sampled_expected_count"]),
                     partition_strategy="div")
 
-    @pytest.mark.parametrize("api", _TF_LOSSES)
-    @pytest.mark.parametrize("case", [c[0] for c in TF_CASES])
-    def test_tf_loss_rejects(self, case, api):
-        _, change, exc, pattern, value_check = next(c for c in TF_CASES if c[0] == case)
+    def _expect_tf_case(self, cases, case, api):
+        _, change, exc, pattern, value_check = next(c for c in cases if c[0] == case)
         kw = self._tf_kwargs()
         change(kw)
         self._expect(lambda: self._tf_call(api, kw), exc, pattern, value_check, f"{api}/{case}")
+
+    @pytest.mark.parametrize("api", _TF_LOSSES)
+    @pytest.mark.parametrize("case", [c[0] for c in TF_CASES])
+    def test_tf_loss_rejects(self, case, api):
+        self._expect_tf_case(TF_CASES, case, api)
 
     @pytest.mark.parametrize("api", ["compute_sampled_logits", "v1.sampled_softmax_loss",
                                      "v1.nce_loss"])
     @pytest.mark.parametrize("case", [c[0] for c in SHARD_CASES])
     def test_sharded_weights_rejects(self, case, api):
-        _, change, exc, pattern, value_check = next(c for c in SHARD_CASES if c[0] == case)
-        kw = self._tf_kwargs()
-        change(kw)
-        self._expect(lambda: self._tf_call(api, kw), exc, pattern, value_check, f"{api}/{case}")
+        self._expect_tf_case(SHARD_CASES, case, api)
 
     @pytest.mark.parametrize("case", ["num_resampled_not_below_num_sampled",
                                       "temperature_not_positive",
@@ -405,7 +395,7 @@ class ErrorTests(KitBase):
         labels = kw.pop("labels")
         want = self._tf_call(api, dict(kw, labels=labels))
         got = self._tf_call(api, dict(kw, labels=self._unsigned_or_skip(labels, dtype)))
-        want, got = (w[0] if isinstance(w, tuple) else w for w in (want, got))
+        want, got = _first(want), _first(got)
         np.testing.assert_allclose(self.to_numpy(got), self.to_numpy(want), rtol=1e-6,
                                    err_msg=f"{api} with {dtype} labels")
 
@@ -433,13 +423,11 @@ class ErrorTests(KitBase):
                   sampled_values=(c, np.ones((0, 2), np.float32), s))
         if api == "rank_sampled_softmax_loss":
             kw.update(num_resampled=2)
-        out = self._tf_call(api, kw)
-        out = out[0] if isinstance(out, tuple) else out
+        out = _first(self._tf_call(api, kw))
         expected = (0, 2 + 4) if api == "compute_sampled_logits" else (0,)
         assert tuple(self.to_numpy(out).shape) == expected, f"{api} with an empty batch"
         kw.update(sampled_values=None, seed=1)
-        out = self._tf_call(api, kw)
-        out = out[0] if isinstance(out, tuple) else out
+        out = _first(self._tf_call(api, kw))
         assert tuple(self.to_numpy(out).shape) == expected, f"{api}, default sampler, B=0"
 
     @pytest.mark.parametrize("sampler", ["uniform_candidate_sampler",
