@@ -1,25 +1,28 @@
 """The torch backend's autograd nodes and fast kernels (CPU): the sampled softmax as one node,
-row gathers with cheap CPU gradients, sparse bias rows, and the unique sampler's selection.
+row gathers with cheap CPU gradients, sparse bias rows, the unique sampler's selection and the
+accidental-hit mask.
 
 The core writes the loss as a chain of Array API operations; autograd then keeps and re-reads
 several ``[B, S]`` intermediates. :class:`SampledSoftmaxCE` computes the same function
 (:func:`multisampled.kernels.sampled_softmax`) with fewer passes over the ``[B, S]`` logits:
 
 forward
-    ``z = b_s - log Q_s + x @ W_s^T`` (one ``addmm``), the accidental hits' ``-FLT_MAX`` added,
-    then ``e = exp(z - max)`` in place and its row sums; ``lse = max + log(sum)``.
+    ``z = b_s - log Q_s + x @ W_s^T`` (one ``addmm``), the accidental hits' ``-FLT_MAX`` added
+    (at the hit positions of a :func:`hit_mask` mask, else through the dense mask), then
+    ``e = exp(z - max)`` in place and its row sums; ``lse = max + log(sum)``.
 backward
-    ``G = e * (g / sum)`` (the softmax needs no second ``exp``; ``e`` is kept, so a second
-    ``backward(retain_graph=True)`` works), the bias gradient as its column sums, and two GEMMs
-    (``G @ W_s``, ``G^T @ x``).
+    ``G = e * (g / sum)`` (the softmax needs no second ``exp``; ``G`` overwrites ``e`` unless
+    the graph is retained, so a second ``backward(retain_graph=True)`` still works), the bias
+    gradient as its column sums, and two GEMMs (``G @ W_s``, ``G^T @ x``).
 
 Everything is computed in float32 (float64 for float64 inputs), as the kernel does. Under
 ``torch.autocast`` the node runs with autocast off and does what autocast does for its own
 operations: the three GEMMs in the autocast dtype (their outputs in float32), everything else,
 the softmax included, in float32.
-:func:`first_distinct` finds the first ``S`` distinct classes of a block of draws with a
-per-class table instead of sorting. :class:`TakeRows` is the row gather of the torch backend's
-``take_rows``: PyTorch's own gradient, with CPU zeros that need not be filled.
+:func:`first_distinct` finds the first ``S`` distinct classes of a block of draws, and
+:func:`hit_mask` the accidental hits, with a per-class table instead of sorting.
+:class:`TakeRows` is the row gather of the torch backend's ``take_rows``: PyTorch's own
+gradient, with CPU zeros that need not be filled.
 """
 
 from __future__ import annotations
@@ -117,6 +120,59 @@ def first_distinct(classes: torch.Tensor, s: int, num_classes: int):
     return candidates, kept[s - 1] + 1
 
 
+# ------------------------------------------------------------------------------ hits
+
+
+def hit_mask(labels: torch.Tensor, candidates: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Bool ``[B, S]``: :func:`multisampled.kernels.hit_mask` of ``labels [B, T]`` and
+    ``candidates [S]`` (ids in ``[0, num_classes)``) from a ``[num_classes]`` table of each
+    class's LAST position among the candidates (``scatter_reduce(amax)``, deterministic)
+    instead of sorting and comparing every label with every candidate: row ``i``'s hits are
+    the table's entries at its labels.
+
+    The mask keeps the flat positions of its hits (:func:`_hit_positions`), so that
+    :class:`SampledSoftmaxCE` adds ``-FLT_MAX`` at those few positions instead of reading the
+    ``[B, S]`` mask (bool tensors have no vectorised CPU kernels).
+    """
+    B, T = labels.shape
+    S = int(candidates.shape[0])
+    device = candidates.device
+    last = torch.full((num_classes,), -1, dtype=torch.int32, device=device)
+    last.scatter_reduce_(0, candidates.long(), torch.arange(S, dtype=torch.int32, device=device),
+                         reduce="amax")
+    col = last.index_select(0, labels.reshape(-1)).view(B, T).long()
+    # row i's hit at column c is flat position i * S + c; the labels without a hit go to B * S
+    flat = torch.where(col >= 0, torch.arange(B, device=device).mul_(S)[:, None] + col, B * S)
+    mask = torch.zeros(B * S + 1, dtype=torch.bool, device=device)
+    mask.scatter_(0, flat.view(-1), True)
+    mask = mask[: B * S].view(B, S)
+    if not torch.is_inference_mode_enabled():  # inference tensors have no version counter
+        mask._multisampled_hit_positions = (flat[col >= 0], mask._version)
+    return mask
+
+
+def _hit_positions(hits: torch.Tensor):
+    """The flat ``[B * S]`` positions of the hits of a mask from :func:`hit_mask` that nobody
+    has modified since (a position repeats where a row repeats a label); None for any other
+    mask."""
+    found = getattr(hits, "_multisampled_hit_positions", None)
+    if found is None or hits.is_inference() or hits._version != found[1]:
+        return None
+    return found[0]
+
+
+def _add_hits(z: torch.Tensor, hits: torch.Tensor) -> None:
+    """``z += -FLT_MAX`` at the hits, in place (``z`` contiguous ``[B, S]``)."""
+    positions = _hit_positions(hits)
+    if positions is None:
+        z.add_(torch.where(hits, -FLT_MAX, 0.0).to(z.dtype))
+        return
+    # z - FLT_MAX written once per position (a repeated position writes the same value); the
+    # other entries are left as they are, which the dense add leaves them too (+ 0.0)
+    flat = z.view(-1)
+    flat.index_put_((positions,), flat.index_select(0, positions).sub_(FLT_MAX))
+
+
 # ------------------------------------------------------------------------------ the loss
 
 
@@ -134,97 +190,173 @@ class SampledSoftmaxCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits,
                 num_true, gemm):
-        B, D = x.shape
-        T = num_true
-        cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        xc = x.to(cdtype)
-        twc, swc = true_w.to(cdtype), sampled_w.to(cdtype)
-        # row-wise dot products x_i . w_{y[i,t]} + b - log Q: [B, T]
-        true_adj = (true_b.to(cdtype).view(B, T) - log_q_true.to(cdtype).expand(B, T))
-        if T == 1:
-            true_logits = (xc * twc).sum(dim=1, keepdim=True)
-        else:
-            true_logits = (xc[:, None, :] * twc.view(B, T, D)).sum(dim=2)
-        true_logits += true_adj
-        # shared negatives: b - log Q + x @ W_s^T, [B, S] (one addmm)
-        adj = sampled_b.to(cdtype) - log_q_sampled.to(cdtype)
-        if gemm == cdtype:
-            z = torch.addmm(adj, xc, swc.t())
-        else:
-            z = torch.mm(xc.to(gemm), swc.to(gemm).t()).to(cdtype).add_(adj)
-        if hits is not None:
-            z.add_(torch.where(hits, -FLT_MAX, 0.0).to(cdtype))
-        # softmax over [true | sampled] without concatenating: shift by the row max of both
-        m = torch.maximum(z.amax(dim=1), true_logits.amax(dim=1))
-        e = z.sub_(m[:, None]).exp_()  # z's storage now holds exp(z - m)
-        e_true = torch.exp(true_logits - m[:, None])
-        total = e.sum(dim=1) + e_true.sum(dim=1)
-        lse = m + torch.log(total)
-        loss = lse - (true_logits[:, 0] if T == 1 else true_logits.sum(dim=1) / T)
+        loss, e, e_true, total = _forward(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
+                                          log_q_sampled, hits, num_true, gemm)
         ctx.save_for_backward(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
                               log_q_sampled, hits, e, e_true, total)
-        ctx.num_true, ctx.gemm = T, gemm
+        ctx.num_true, ctx.gemm = num_true, gemm
         return loss
 
     @staticmethod
     def backward(ctx, grad):
         (x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits, e, e_true,
          total) = ctx.saved_tensors
-        T = ctx.num_true
+        rows = (true_w, true_b, sampled_w, sampled_b)
         if torch.is_grad_enabled():  # create_graph=True: differentiate the portable kernel
-            return _portable_backward(grad, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
-                                      log_q_sampled, hits, T)
-        B, D = x.shape
-        cdtype, gemm = e.dtype, ctx.gemm
-        xc, twc = x.to(cdtype), true_w.to(cdtype)
-        scale = grad.to(cdtype) / total  # [B]
-        # d loss / d z = softmax * g (e stays intact for a retained graph's next backward)
-        gz = e * scale[:, None]
-        # d/d true_logits of lse - mean(true): softmax share minus 1/T, times g
-        d_true = e_true * scale[:, None] - grad.to(cdtype)[:, None] / T  # [B, T]
-        d_true_w = (d_true[:, :, None] * xc[:, None, :]).reshape(B * T, D)
-        gzg = gz.to(gemm)
-        d_sampled_w = torch.mm(gzg.t(), x.to(gemm))
-        dx = torch.mm(gzg, sampled_w.to(gemm)).to(cdtype)
-        if T == 1:
-            dx.addcmul_(d_true, twc)
+            grads = _portable_backward(grad, (x, *rows), lambda t: t, log_q_true,
+                                       log_q_sampled, hits, ctx.num_true)
         else:
-            dx += (d_true[:, :, None] * twc.view(B, T, D)).sum(dim=1)
-        return (dx.to(x.dtype), d_true_w.to(true_w.dtype), d_true.reshape(-1).to(true_b.dtype),
-                d_sampled_w.to(sampled_w.dtype), gz.sum(dim=0).to(sampled_b.dtype), None, None,
-                None, None, None)
+            grads = _backward(grad, x, *rows, e, e_true, total, ctx.num_true, ctx.gemm)
+        return (*grads, None, None, None, None, None)
 
 
-def _portable_backward(grad, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
-                       log_q_sampled, hits, num_true):
-    """The gradients as the portable kernel's autograd gives them, differentiable again."""
+class JoinedRowsCE(torch.autograd.Function):
+    """:class:`SampledSoftmaxCE` on ONE tensor of gathered rows each for the weights and the
+    biases, the ``B*T`` true rows then the ``S`` sampled rows (``rows_w [B*T + S, D]``,
+    ``rows_b [B*T + S]``): their gradients come back as one tensor each, not as two slices'
+    gradients padded with zeros and added."""
+
+    @staticmethod
+    def forward(ctx, x, rows_w, rows_b, log_q_true, log_q_sampled, hits, num_true, gemm):
+        n = x.shape[0] * num_true
+        loss, e, e_true, total = _forward(x, rows_w[:n], rows_b[:n], rows_w[n:], rows_b[n:],
+                                          log_q_true, log_q_sampled, hits, num_true, gemm)
+        ctx.save_for_backward(x, rows_w, rows_b, log_q_true, log_q_sampled, hits, e, e_true,
+                              total)
+        ctx.num_true, ctx.gemm = num_true, gemm
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, rows_w, rows_b, log_q_true, log_q_sampled, hits, e, e_true, total = ctx.saved_tensors
+        n = x.shape[0] * ctx.num_true
+
+        def split(t):
+            x, rows_w, rows_b = t
+            return x, rows_w[:n], rows_b[:n], rows_w[n:], rows_b[n:]
+
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the portable kernel
+            grads = _portable_backward(grad, (x, rows_w, rows_b), split, log_q_true,
+                                       log_q_sampled, hits, ctx.num_true)
+        else:
+            dx, d_true_w, d_true_b, d_sampled_w, d_sampled_b = _backward(
+                grad, *split((x, rows_w, rows_b)), e, e_true, total, ctx.num_true, ctx.gemm)
+            grads = (dx, torch.cat([d_true_w, d_sampled_w]), torch.cat([d_true_b, d_sampled_b]))
+        return (*grads, None, None, None, None, None)
+
+
+def _forward(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits, T, gemm):
+    """``(loss, e, e_true, total)``: the loss, and what the backward keeps of the softmax."""
+    B, D = x.shape
+    cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xc = x.to(cdtype)
+    twc, swc = true_w.to(cdtype), sampled_w.to(cdtype)
+    # row-wise dot products x_i . w_{y[i,t]} + b - log Q: [B, T]
+    true_adj = (true_b.to(cdtype).view(B, T) - log_q_true.to(cdtype).expand(B, T))
+    if T == 1:
+        true_logits = (xc * twc).sum(dim=1, keepdim=True)
+    else:
+        true_logits = (xc[:, None, :] * twc.view(B, T, D)).sum(dim=2)
+    true_logits += true_adj
+    # shared negatives: b - log Q + x @ W_s^T, [B, S] (one addmm)
+    adj = sampled_b.to(cdtype) - log_q_sampled.to(cdtype)
+    if gemm == cdtype:
+        z = torch.addmm(adj, xc, swc.t())
+    else:
+        z = torch.mm(xc.to(gemm), swc.to(gemm).t()).to(cdtype).add_(adj)
+    if hits is not None:
+        _add_hits(z, hits)
+    # softmax over [true | sampled] without concatenating: shift by the row max of both
+    m = torch.maximum(z.amax(dim=1), true_logits.amax(dim=1))
+    e = z.sub_(m[:, None]).exp_()  # z's storage now holds exp(z - m)
+    e_true = torch.exp(true_logits - m[:, None])
+    total = e.sum(dim=1) + e_true.sum(dim=1)
+    lse = m + torch.log(total)
+    loss = lse - (true_logits[:, 0] if T == 1 else true_logits.sum(dim=1) / T)
+    return loss, e, e_true, total
+
+
+def _backward(grad, x, true_w, true_b, sampled_w, sampled_b, e, e_true, total, T, gemm):
+    """``(dx, d true_w, d true_b, d sampled_w, d sampled_b)`` of a plain backward."""
+    B, D = x.shape
+    cdtype = e.dtype
+    xc, twc = x.to(cdtype), true_w.to(cdtype)
+    scale = grad.to(cdtype) / total  # [B]
+    # d loss / d z = softmax * g, over e's storage unless a retained graph re-reads it
+    gz = e.mul_(scale[:, None]) if _graph_is_freed() else e * scale[:, None]
+    # d/d true_logits of lse - mean(true): softmax share minus 1/T, times g
+    d_true = e_true * scale[:, None] - grad.to(cdtype)[:, None] / T  # [B, T]
+    d_true_w = (d_true[:, :, None] * xc[:, None, :]).reshape(B * T, D)
+    gzg = gz.to(gemm)
+    d_sampled_w = torch.mm(gzg.t(), x.to(gemm))
+    dx = torch.mm(gzg, sampled_w.to(gemm)).to(cdtype)
+    if T == 1:
+        dx.addcmul_(d_true, twc)
+    else:
+        dx += (d_true[:, :, None] * twc.view(B, T, D)).sum(dim=1)
+    return (dx.to(x.dtype), d_true_w.to(true_w.dtype), d_true.reshape(-1).to(true_b.dtype),
+            d_sampled_w.to(sampled_w.dtype), gz.sum(dim=0).to(sampled_b.dtype))
+
+
+def _graph_is_freed() -> bool:
+    """Whether the running backward frees the graph's saved tensors once it is done (no
+    ``retain_graph=True``), so that the node may overwrite them (PyTorch's own compiled
+    autograd asks the same question); False where the probe is missing."""
+    probe = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return probe is not None and not probe()
+
+
+def _portable_backward(grad, inputs, split, log_q_true, log_q_sampled, hits, num_true):
+    """The gradients of ``inputs`` as the portable kernel's autograd gives them,
+    differentiable again; ``split(inputs)`` gives the kernel's ``x`` and four row tensors."""
     import array_api_compat.torch as xp
 
     from multisampled import kernels
 
-    inputs = (x, true_w, true_b, sampled_w, sampled_b)
     with torch.enable_grad():
         leaves = [t if t.requires_grad else t.detach().requires_grad_(True) for t in inputs]
-        loss = kernels.sampled_softmax(xp, *leaves, log_q_true, log_q_sampled, hits, num_true,
-                                       lambda a: a.detach())
-        grads = torch.autograd.grad(loss, leaves, grad, create_graph=True, allow_unused=True)
-    return (*grads, None, None, None, None, None)
+        loss = kernels.sampled_softmax(xp, *split(leaves), log_q_true, log_q_sampled, hits,
+                                       num_true, lambda a: a.detach())
+        return torch.autograd.grad(loss, leaves, grad, create_graph=True, allow_unused=True)
+
+
+def _joined(first: torch.Tensor, second: torch.Tensor):
+    """The tensor whose leading rows are ``first`` and whose other rows are ``second``, where
+    the two are its two contiguous row slices (``rows[:n]``, ``rows[n:]``, as the core splits
+    the gathered rows); None otherwise."""
+    base = first._base
+    if base is None or second._base is not base or not base.is_contiguous():
+        return None
+    if base.shape[1:] != first.shape[1:] or base.shape[1:] != second.shape[1:]:
+        return None
+    if base.shape[0] != first.shape[0] + second.shape[0] or first.dtype != base.dtype:
+        return None
+    if not (first.is_contiguous() and second.is_contiguous()):
+        return None
+    if (first.storage_offset() != base.storage_offset()
+            or second.storage_offset() != base.storage_offset() + first.numel()):
+        return None
+    return base
 
 
 def sampled_softmax(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits,
                     num_true: int) -> torch.Tensor:
-    """:class:`SampledSoftmaxCE`: TF's per-example sampled softmax loss ``[B]``; under
-    ``torch.autocast`` its GEMMs run in the autocast dtype (the rest in float32)."""
+    """:class:`SampledSoftmaxCE` (:class:`JoinedRowsCE` where the rows are the two slices of
+    one tensor each): TF's per-example sampled softmax loss ``[B]``; under ``torch.autocast``
+    its GEMMs run in the autocast dtype (the rest in float32)."""
     cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     device = x.device.type
+    rows_w, rows_b = _joined(true_w, sampled_w), _joined(true_b, sampled_b)
+    if rows_w is not None and rows_b is not None:
+        node, inputs = JoinedRowsCE, (x, rows_w, rows_b)
+    else:
+        node, inputs = SampledSoftmaxCE, (x, true_w, true_b, sampled_w, sampled_b)
     if not torch.is_autocast_enabled(device):
-        return SampledSoftmaxCE.apply(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
-                                      log_q_sampled, hits, num_true, cdtype)
+        return node.apply(*inputs, log_q_true, log_q_sampled, hits, num_true, cdtype)
     # autocast leaves float64 alone, as it does for its own matmuls
     gemm = cdtype if cdtype == torch.float64 else torch.get_autocast_dtype(device)
     with torch.autocast(device, enabled=False):
-        return SampledSoftmaxCE.apply(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
-                                      log_q_sampled, hits, num_true, gemm)
+        return node.apply(*inputs, log_q_true, log_q_sampled, hits, num_true, gemm)
 
 
 class SparseRows(torch.autograd.Function):

@@ -240,6 +240,15 @@ class Backend:
         values and gradients, where the framework has a cheaper way."""
         return self.namespace().take(table, ids, axis=0)
 
+    def hit_mask(self, xp: Any, labels: Any, candidates: Any, num_classes: int) -> Any:
+        """Bool ``[B, S]``: the accidental hits of ``labels [B, T]`` among ``candidates [S]``
+        (one integer dtype, ids in ``[0, num_classes)``), as
+        :func:`multisampled.kernels.hit_mask` (the default) defines them; a backend may build
+        the same mask without sorting."""
+        from . import kernels
+
+        return kernels.hit_mask(xp, labels, candidates)
+
     def sampled_softmax(self, xp: Any, x: Any, true_w: Any, true_b: Any, sampled_w: Any,
                         sampled_b: Any, log_q_true: Any, log_q_sampled: Any, hits: Any,
                         num_true: int) -> Any:
