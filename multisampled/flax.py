@@ -15,6 +15,7 @@ from flax import nnx
 
 from multisampled import get_backend
 from multisampled import layers as _layer
+from multisampled._types import Array
 
 __all__ = ["SampledSoftmax"]
 
@@ -44,6 +45,35 @@ class SampledSoftmax(nnx.Module):
       equal it get loss 0 and no gradient, and are left out of the mean.
 
     ``module(inputs)``: the logits of all classes, ``[..., C]``.
+
+    Args:
+        num_classes: The number of classes ``C`` (>= 1, below ``2**63``).
+        embedding_dim: The width ``D`` of the inputs and of the kernel's rows (>= 1).
+        num_sampled: The negatives drawn per training call (>= 1, at most ``num_classes``).
+        rngs: The ``nnx.Rngs`` whose ``params`` stream initialises the parameters and whose
+            ``rng_collection`` stream (or ``default``) the module forks for its keys.
+        num_true: The labels per position ``T`` (>= 1).
+        sampler: ``"log_uniform"``, ``"uniform"`` or ``"fixed_unigram"``.
+        unigrams: The ``num_classes`` class weights of ``sampler="fixed_unigram"`` (a
+            sequence of floats or a 1-D array, finite and >= 0); None otherwise.
+        remove_accidental_hits: Whether to mask sampled classes equal to a position's label.
+        use_bias: Whether the module has a ``bias`` parameter.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+        ignore_index: The label id of positions to leave out (``-100``, say), or None.
+        deterministic: The default of the call's ``deterministic`` (True: the full softmax).
+        rng_collection: The name of the ``rngs`` stream the negatives' keys come from.
+        kernel_init: An initializer ``init(key, shape, dtype)`` of ``kernel [C, D]``; None:
+            LeCun normal over ``D``.
+        bias_init: An initializer of ``bias [C]``; None: zeros.
+        param_dtype: The parameters' dtype.
+
+    Raises:
+        TypeError: ``sampler`` not a str, ``rngs`` not an ``nnx.Rngs``; an int or bool
+            argument of another type; ``ignore_index`` not an int.
+        ValueError: A count below 1 or ``num_classes >= 2**63``; an unknown sampler or
+            ``reduction``; ``num_sampled > num_classes``; ``unigrams`` without
+            ``sampler="fixed_unigram"`` (or missing with it), not flat or of another length
+            (their values are checked at the first call).
     """
 
     def __init__(self, num_classes: int, embedding_dim: int, num_sampled: int, *,
@@ -52,7 +82,7 @@ class SampledSoftmax(nnx.Module):
                  use_bias: bool = True, reduction: str = "none",
                  ignore_index: Optional[int] = None, deterministic: bool = False,
                  rng_collection: str = "sampled_softmax", kernel_init: Any = None,
-                 bias_init: Any = None, param_dtype: Any = "float32"):
+                 bias_init: Any = None, param_dtype: Any = "float32") -> None:
         if not isinstance(sampler, str):
             raise TypeError(
                 f"sampler must be one of {list(_layer.SAMPLERS)} for the Flax module, got "
@@ -75,7 +105,29 @@ class SampledSoftmax(nnx.Module):
                      if self.use_bias else None)
         self.rngs = rngs[rng_collection].fork()
 
-    def __call__(self, inputs, labels=None, *, deterministic: Optional[bool] = None):
+    def __call__(self, inputs: Array, labels: Optional[Array] = None, *,
+                 deterministic: Optional[bool] = None) -> Array:
+        """The loss of each position (or its mean or sum), or the logits without ``labels``.
+
+        Args:
+            inputs: ``[..., D]`` floating inputs (JAX arrays).
+            labels: ``[..., num_true]`` integer labels (``[...]`` when ``num_true == 1``), or
+                None for :meth:`logits`.
+            deterministic: True: the full softmax; False: the sampled one with the stream's
+                next key; None: the module's ``deterministic`` (``module.eval()`` sets it).
+
+        Returns:
+            The float32 loss per position ``[...]`` for ``reduction="none"``, else a 0-d sum
+            or mean; or the logits ``[..., C]``.
+
+        Raises:
+            TypeError: ``deterministic`` not a bool; ``inputs`` not floating or ``labels`` not
+                integer.
+            ValueError: ``inputs`` not ``[..., D]`` or ``labels`` not of its leading shape;
+                where values are read on the host (concrete CPU arrays, outside ``jit``),
+                labels outside ``[0, num_classes)`` (other than ``ignore_index``); elsewhere
+                ``checkify`` reports them.
+        """
         if labels is None:
             return self.logits(inputs)
         full = self.deterministic if deterministic is None else _layer.check_bool(
@@ -96,7 +148,14 @@ class SampledSoftmax(nnx.Module):
         loss = ctx.xp.astype(loss, ctx.xp.float32)
         return _layer.reduce(ctx, loss, keep, self.reduction, lead)
 
-    def logits(self, inputs):
-        """``inputs [..., D] @ kernel.T + bias``: the logits of all classes, ``[..., C]``."""
+    def logits(self, inputs: Array) -> Array:
+        """``inputs [..., D] @ kernel.T + bias``: the logits of all classes, ``[..., C]``.
+
+        Args:
+            inputs: ``[..., D]`` floating inputs.
+
+        Returns:
+            The logits ``[..., C]`` in the inputs' dtype.
+        """
         out = inputs @ self.kernel[...].T.astype(inputs.dtype)
         return out if self.bias is None else out + self.bias[...].astype(inputs.dtype)

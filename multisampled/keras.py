@@ -16,6 +16,7 @@ from keras import ops
 
 from multisampled import get_backend
 from multisampled import layers as _layer
+from multisampled._types import Array
 
 __all__ = ["SampledSoftmax"]
 
@@ -46,15 +47,41 @@ class SampledSoftmax(keras.layers.Layer):
     ``unigrams=`` the classes' weights. ``seed``: the ``SeedGenerator``'s seed (an int, or
     None for a random one); step ``k`` draws with the key ``(seed, k)``, the candidates of
     ``multisampled.sampled_softmax_loss(..., seed=key)``, and the generator's state is saved
-    with the model (``model.save``), so a loaded model continues the stream. ``ignore_index`` (an extension; TF has none): positions whose labels all
-    equal it get loss 0 and no gradient, and are left out of the mean.
+    with the model (``model.save``), so a loaded model continues the stream. ``ignore_index``
+    (an extension; TF has none): positions whose labels all equal it get loss 0 and no
+    gradient, and are left out of the mean.
+
+    Args:
+        num_classes: The number of classes ``C`` (>= 1, below ``2**63``).
+        num_sampled: The negatives drawn per training step (>= 1, at most ``num_classes``).
+        num_true: The labels per position ``T`` (>= 1).
+        sampler: ``"log_uniform"``, ``"uniform"`` or ``"fixed_unigram"`` (a name: a saved
+            model names its sampler).
+        unigrams: The ``num_classes`` class weights of ``sampler="fixed_unigram"`` (a
+            sequence of floats, finite and >= 0); None otherwise.
+        remove_accidental_hits: Whether to mask sampled classes equal to a position's label.
+        use_bias: Whether the layer has a ``bias`` weight.
+        kernel_initializer: A Keras initializer (or its name) of ``kernel [C, D]``.
+        bias_initializer: A Keras initializer (or its name) of ``bias [C]``.
+        ignore_index: The label id of positions to leave out (``-100``, say), or None.
+        seed: The ``keras.random.SeedGenerator``'s seed, an int or None.
+        **kwargs: ``keras.layers.Layer``'s arguments (``name``, ``dtype``, ...).
+
+    Raises:
+        TypeError: ``sampler`` not a str; an int or bool argument of another type;
+            ``ignore_index`` not an int.
+        ValueError: A count below 1 or ``num_classes >= 2**63``; an unknown sampler;
+            ``num_sampled > num_classes``; ``unigrams`` without ``sampler="fixed_unigram"``
+            (or missing with it), not flat or of another length (their values are checked at
+            the first call). Keras raises its own errors for an unknown initializer or seed.
     """
 
     def __init__(self, num_classes: int, num_sampled: int, *, num_true: int = 1,
                  sampler: str = "log_uniform", unigrams: Any = None,
                  remove_accidental_hits: bool = True, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 ignore_index: Optional[int] = None, seed: Optional[int] = None, **kwargs):
+                 ignore_index: Optional[int] = None, seed: Optional[int] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(sampler, str):
             raise TypeError(
@@ -77,7 +104,17 @@ class SampledSoftmax(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.spec = None
 
-    def build(self, inputs_shape, labels_shape=None):
+    def build(self, inputs_shape: tuple[Optional[int], ...],
+              labels_shape: Optional[tuple[Optional[int], ...]] = None) -> None:
+        """Create ``kernel [C, D]`` and ``bias [C]`` for inputs of this shape (Keras calls it).
+
+        Args:
+            inputs_shape: The inputs' shape ``[..., D]``; ``D`` must be known.
+            labels_shape: The labels' shape (unused), or None for a logits-only call.
+
+        Raises:
+            ValueError: The last dimension of ``inputs_shape`` is unknown.
+        """
         dim = inputs_shape[-1]
         if dim is None:
             raise ValueError(
@@ -94,7 +131,29 @@ class SampledSoftmax(keras.layers.Layer):
                                      initializer=self.bias_initializer)
                      if self.use_bias else None)
 
-    def call(self, inputs, labels=None, training=None):
+    def call(self, inputs: Array, labels: Optional[Array] = None,
+             training: Optional[bool] = None) -> Array:
+        """The loss of each position, or the logits of all classes without ``labels``.
+
+        Args:
+            inputs: ``[..., D]`` floating inputs.
+            labels: ``[..., num_true]`` integer labels (``[...]`` when ``num_true == 1``), or
+                None for :meth:`logits`.
+            training: True: the sampled softmax over fresh negatives; otherwise the full
+                softmax (Keras passes it: True in ``fit``).
+
+        Returns:
+            The loss per position ``[...]`` in float32 (its mean over the kept positions is
+            added with ``add_loss``), or the logits ``[..., C]``.
+
+        Raises:
+            ValueError: ``inputs`` not ``[..., D]`` or ``labels`` not of its leading shape;
+                where values are read on the host, labels outside ``[0, num_classes)`` (other
+                than ``ignore_index``).
+            TypeError: ``inputs`` not floating or ``labels`` not integer.
+            RuntimeError: Under TensorFlow's XLA (``jit_compile=True``) with the value checks
+                on (``multisampled.backends.tensorflow.set_xla_value_checks``).
+        """
         if labels is None:
             return self.logits(inputs)
         ctx = _layer.context(keras.backend.backend(), self._device(inputs))
@@ -116,23 +175,58 @@ class SampledSoftmax(keras.layers.Layer):
         per_position = _layer.reduce(ctx, loss, keep, "none", (None,))
         return ops.reshape(per_position, ops.shape(inputs)[:-1])
 
-    def logits(self, inputs):
-        """``inputs [..., D] @ kernel.T + bias``: the logits of all classes, ``[..., C]``."""
+    def logits(self, inputs: Array) -> Array:
+        """``inputs [..., D] @ kernel.T + bias``: the logits of all classes, ``[..., C]``.
+
+        Args:
+            inputs: ``[..., D]`` floating inputs.
+
+        Returns:
+            The logits ``[..., C]`` in the inputs' dtype.
+        """
         out = ops.matmul(inputs, ops.transpose(ops.cast(self.kernel, inputs.dtype)))
         return out if self.bias is None else out + ops.cast(self.bias, inputs.dtype)
 
-    def compute_output_shape(self, inputs_shape, labels_shape=None):
+    def compute_output_shape(self, inputs_shape: tuple[Optional[int], ...],
+                             labels_shape: Optional[tuple[Optional[int], ...]] = None
+                             ) -> tuple[Optional[int], ...]:
+        """The shape of :meth:`call`'s result (Keras calls it).
+
+        Args:
+            inputs_shape: The inputs' shape ``[..., D]``.
+            labels_shape: The labels' shape, or None for the logits.
+
+        Returns:
+            ``[...]`` with labels, ``[..., C]`` without.
+        """
         if labels_shape is None:
             return tuple(inputs_shape[:-1]) + (self.num_classes,)
         return tuple(inputs_shape[:-1])
 
-    def compute_output_spec(self, inputs, labels=None, training=None):
+    def compute_output_spec(self, inputs: Any, labels: Any = None,
+                            training: Optional[bool] = None) -> Any:
+        """The symbolic result of :meth:`call` (Keras calls it while building a model).
+
+        Args:
+            inputs: The symbolic inputs (a ``keras.KerasTensor``).
+            labels: The symbolic labels, or None for the logits.
+            training: Unused.
+
+        Returns:
+            A ``keras.KerasTensor``: float32 per-position losses with labels, the logits in the
+            layer's compute dtype without.
+        """
         shape = self.compute_output_shape(inputs.shape,
                                           None if labels is None else labels.shape)
         dtype = self.compute_dtype if labels is None else "float32"
         return keras.KerasTensor(shape, dtype=dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
+        """The layer's arguments, for ``model.save`` and ``from_config`` (Keras calls it).
+
+        Returns:
+            Keras's base config with every argument of :class:`SampledSoftmax`.
+        """
         config = super().get_config()
         config.update(
             num_classes=self.num_classes, num_sampled=self.num_sampled, num_true=self.num_true,
@@ -144,18 +238,27 @@ class SampledSoftmax(keras.layers.Layer):
         )
         return config
 
-    def save_own_variables(self, store):
+    def save_own_variables(self, store: Any) -> None:
         """Keras's saved variables plus the seed generator's state, so a loaded model goes on
-        drawing where the saved one stopped (Keras itself saves no seed state)."""
+        drawing where the saved one stopped (Keras itself saves no seed state).
+
+        Args:
+            store: Keras's variable store (a dict-like object).
+        """
         super().save_own_variables(store)
         store[SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state.value)
 
-    def load_own_variables(self, store):
+    def load_own_variables(self, store: Any) -> None:
+        """Keras's saved variables, and the seed generator's state where the store has it.
+
+        Args:
+            store: Keras's variable store (a dict-like object).
+        """
         keys = list(store.keys())
         if SEED_STATE in keys:
             self.seed_generator.state.assign(store[SEED_STATE])
             store = {k: store[k] for k in keys if k != SEED_STATE}
         super().load_own_variables(store)
 
-    def _device(self, inputs):
+    def _device(self, inputs: Any) -> Any:
         return get_backend(keras.backend.backend()).device_of(inputs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 from . import _distributions as dists
 from . import _seeds, _sharded, _unique, _vocab
@@ -32,6 +32,7 @@ from ._tf_args import check_sampled_values
 from ._hits import hit_mask
 from ._math import compute_dtype, logsumexp
 from ._sharded import Shard
+from ._types import Array, SampledValues
 
 SAMPLERS = ("log_uniform", "uniform", "fixed_unigram")
 REDUCTIONS = ("none", "mean", "sum")
@@ -64,13 +65,49 @@ __all__ = [
 
 
 def context(backend: str, device: Any) -> Ctx:
-    """The per-call context of a front end's backend (by name) on ``device``."""
+    """The per-call context of a front end's backend (by name) on ``device``.
+
+    Args:
+        backend: A registered backend's name (``"torch"``, ``"jax"``, ``"tensorflow"``, ...).
+        device: The device of the call's arrays (a framework device object, or None for the
+            backend's default).
+
+    Returns:
+        The context every other function here takes: the backend, its Array API namespace
+        (``ctx.xp``) and the device.
+
+    Raises:
+        TypeError: ``backend`` is not a str.
+        ValueError: No backend is registered as ``backend``.
+        ImportError: The backend's framework is not installed.
+    """
     return context_for(get_backend(backend), device)
 
 
-def validated_samples(ctx: Ctx, spec: "LayerSpec", batch: int, sampled_values: Any) -> tuple:
+def validated_samples(ctx: Ctx, spec: "LayerSpec", batch: Optional[int],
+                      sampled_values: SampledValues) -> tuple[Array, Array, Array]:
     """A user's ``(candidates, true_expected_count, sampled_expected_count)`` checked as the
-    functional losses check it (candidates in the index dtype, counts in float32)."""
+    functional losses check it (candidates in the index dtype, counts in float32).
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: The layer's configuration.
+        batch: The number of flattened positions ``N`` (None: not known while tracing).
+        sampled_values: ``(candidates [S], true_expected_count [N, T],
+            sampled_expected_count [S])``; with ``remove_accidental_hits``, ``S`` must be
+            ``spec.num_sampled``.
+
+    Returns:
+        The triple with no gradient: candidates in the index dtype, counts in float32.
+
+    Raises:
+        TypeError: ``sampled_values`` not a triple of arrays (a ``ValueError`` too), ragged or
+            sparse members, candidates not of an integer dtype or counts not floating.
+        ValueError: Shapes that do not fit (no candidates, a count other than
+            ``spec.num_sampled`` with hit removal, counts that do not broadcast to ``[N, T]``
+            and ``[S]``); where values are read on the host, candidates outside
+            ``[0, num_classes)`` or counts not finite and > 0.
+    """
     return check_sampled_values(
         ctx, sampled_values, batch=batch, num_true=spec.num_true,
         num_classes=spec.num_classes, cdtype=ctx.xp.float32,
@@ -80,19 +117,60 @@ def validated_samples(ctx: Ctx, spec: "LayerSpec", batch: int, sampled_values: A
 
 @dataclasses.dataclass(frozen=True)
 class LayerSpec:
-    """A sampled-softmax layer's static configuration, validated."""
+    """A sampled-softmax layer's static configuration, validated (build it with
+    :meth:`checked`).
+
+    Attributes:
+        num_classes: The number of classes ``C`` (the rows of the class table).
+        embedding_dim: The width ``D`` of the inputs and of the table's rows.
+        num_sampled: The number of negatives drawn in each training call.
+        num_true: The number of labels per position ``T``.
+        sampler: ``"log_uniform"``, ``"uniform"``, ``"fixed_unigram"``, or a callable
+            ``sampler(labels [N, T]) -> CandidateSamples``.
+        remove_accidental_hits: Whether sampled classes equal to a position's label are
+            masked.
+        unigrams: The fixed-unigram sampler's class weights, a tuple of floats (None for the
+            other samplers).
+    """
 
     num_classes: int
     embedding_dim: int
     num_sampled: int
     num_true: int = 1
-    sampler: str = "log_uniform"
+    sampler: Union[str, Callable[..., Any]] = "log_uniform"
     remove_accidental_hits: bool = True
     unigrams: Any = None  # the fixed-unigram sampler's weights, a tuple of floats
 
     @classmethod
-    def checked(cls, num_classes, embedding_dim, num_sampled, *, num_true=1,
-                sampler="log_uniform", remove_accidental_hits=True, unigrams=None) -> "LayerSpec":
+    def checked(cls, num_classes: int, embedding_dim: int, num_sampled: int, *,
+                num_true: int = 1, sampler: Union[str, Callable[..., Any]] = "log_uniform",
+                remove_accidental_hits: bool = True,
+                unigrams: Union[Sequence[float], Array, None] = None) -> "LayerSpec":
+        """The configuration of these arguments, each checked.
+
+        Args:
+            num_classes: The number of classes (>= 1, below ``2**63``).
+            embedding_dim: The embedding width (>= 1).
+            num_sampled: The negatives per call (>= 1; at most ``num_classes`` for a built-in
+                sampler, which draws distinct classes).
+            num_true: The labels per position (>= 1).
+            sampler: A built-in sampler's name (:data:`SAMPLERS`) or a callable returning
+                ``CandidateSamples``.
+            remove_accidental_hits: Whether to mask sampled classes equal to a label.
+            unigrams: ``num_classes`` finite weights >= 0 (a sequence of floats or a 1-D
+                array), exactly when ``sampler="fixed_unigram"``.
+
+        Returns:
+            The validated :class:`LayerSpec`.
+
+        Raises:
+            TypeError: An int or bool argument of another type; ``sampler`` neither a str nor
+                callable; ``unigrams`` not a sequence of floats.
+            ValueError: A count below 1, ``num_classes >= 2**63``, an unknown sampler name,
+                ``num_sampled > num_classes`` for a built-in sampler, ``unigrams`` given
+                without ``sampler="fixed_unigram"`` (or missing with it), not flat, or not
+                of ``num_classes`` entries (their values are checked by :func:`distribution`).
+        """
         num_classes = check_positive_int("num_classes", num_classes)
         embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         num_sampled = check_positive_int("num_sampled", num_sampled)
@@ -136,25 +214,61 @@ class LayerSpec:
 
     @property
     def builtin(self) -> bool:
+        """Whether the sampler is a built-in one (a name), not a user's callable."""
         return isinstance(self.sampler, str)
 
 
-def seed_key(seed: Optional[int]) -> tuple:
-    """The two key words of an int seed (None: 64 random bits, fixed for the layer's life)."""
+def seed_key(seed: Optional[int]) -> tuple[int, int]:
+    """The two key words of an int seed (None: 64 random bits, fixed for the layer's life).
+
+    Args:
+        seed: An int in ``[0, 2**64)``, or None.
+
+    Returns:
+        ``(key0, key1)``: the seed's high and low 32-bit words.
+
+    Raises:
+        TypeError: ``seed`` is neither None nor an int.
+        ValueError: ``seed`` is outside ``[0, 2**64)``.
+    """
     key = secrets.randbits(64) if seed is None else check_seed_int(seed)
     return key >> 32, key & MASK32
 
 
 def use_full_softmax(training: bool, full_softmax: Optional[bool]) -> bool:
     """Eval mode computes the full softmax (TF's advice for evaluating); ``full_softmax``
-    forces either way."""
+    forces either way.
+
+    Args:
+        training: Whether the layer is in training mode.
+        full_softmax: True or False to force the full or the sampled loss; None: the full
+            softmax exactly when not training.
+
+    Returns:
+        Whether to compute the full softmax.
+
+    Raises:
+        TypeError: ``full_softmax`` is neither None nor a bool.
+    """
     if full_softmax is None:
         return not training
     return check_bool("full_softmax", full_softmax)
 
 
 def distribution(ctx: Ctx, spec: LayerSpec) -> Any:
-    """The built-in sampler's distribution on the call's backend and device."""
+    """The built-in sampler's distribution on the call's backend and device.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: A configuration with a built-in sampler.
+
+    Returns:
+        The distribution object the sampling engine draws from (its tables are built once per
+        backend and device, and cached).
+
+    Raises:
+        ValueError: A fixed-unigram weight that is negative or not finite.
+    """
     if spec.sampler == "uniform":
         return dists.Uniform(spec.num_classes)
     if spec.sampler == "log_uniform":
@@ -167,9 +281,22 @@ def distribution(ctx: Ctx, spec: LayerSpec) -> Any:
                                            spec.num_classes, "", 1.0, 0, 1, 0, spec.unigrams))
 
 
-def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:
+def sample(ctx: Ctx, spec: LayerSpec, labels: Array, call: tuple[Any, Any, Any]
+           ) -> tuple[Array, Array, Array]:
     """``(candidates [S], true_expected_count [B, T], sampled_expected_count [S])`` of the
-    built-in sampler for ``call = (key0, key1, call_index)``."""
+    built-in sampler for ``call = (key0, key1, call_index)``.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: A configuration with a built-in sampler.
+        labels: ``[B, T]`` labels in the index dtype, checked (:func:`checked_labels`).
+        call: The key words and the call index, ints or 0-d integer arrays
+            (:func:`key_call`, or a front end's counter).
+
+    Returns:
+        ``spec.num_sampled`` distinct candidates and the expected counts (float32), as the
+        functional samplers return them.
+    """
     xp = ctx.xp
     dist = distribution(ctx, spec)
     candidates, num_tries = _unique.sample(ctx, dist, spec.num_sampled, True, call)
@@ -179,20 +306,50 @@ def sample(ctx: Ctx, spec: LayerSpec, labels: Any, call: tuple) -> tuple:
     return candidates, xp.reshape(q[:-s], (-1, spec.num_true)), q[-s:]
 
 
-def table_shard(ctx: Ctx, spec: LayerSpec, group: Any, partition_strategy: Any) -> Shard:
+def table_shard(ctx: Ctx, spec: LayerSpec, group: Any, partition_strategy: str) -> Shard:
     """This rank's shard of the layer's class table over ``group`` (a ``torch.distributed``
-    process group, a mesh axis name): its ``rows`` are the layout's size for this rank."""
+    process group, a mesh axis name): its ``rows`` are the layout's size for this rank.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: The layer's configuration.
+        group: The process group or mesh axis name the table is sharded over.
+        partition_strategy: ``"div"`` or ``"mod"``.
+
+    Returns:
+        The shard: this rank, the group's size and the number of rows this rank holds.
+
+    Raises:
+        ValueError: An unknown ``partition_strategy``, or fewer classes than ranks.
+        TypeError: The rank is not known in Python (a traced rank).
+    """
     return _sharded.shard_for(ctx, group, spec.num_classes, partition_strategy)
 
 
-def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,
-                         sampled_values: tuple, gather: Callable[[Any], tuple],
-                         out_dtype: Any = None, shard: Optional[Shard] = None) -> Any:
+def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Array, labels: Array,
+                         sampled_values: SampledValues,
+                         gather: Callable[[Array], tuple[Array, Array]],
+                         out_dtype: Any = None, shard: Optional[Shard] = None) -> Array:
     """The per-example sampled softmax loss ``[B]`` in ``out_dtype`` (default: the inputs'
     dtype), for validated ``labels [B, T]`` (index dtype) and ``sampled_values`` (candidates,
     counts); ``gather(ids) -> (weight rows, bias rows)`` gathers the table rows the front end's
     way. With ``shard`` (:func:`table_shard`) the table is this rank's shard: ``gather`` gets
-    local rows, and the loss is assembled over the group."""
+    local rows, and the loss is assembled over the group.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: The layer's configuration.
+        inputs: ``[B, D]`` floating inputs (:func:`positions`).
+        labels: ``[B, T]`` checked labels in the index dtype.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``
+            from :func:`sample` or :func:`validated_samples` (no gradient flows into them).
+        gather: ``gather(ids [B*T + S]) -> (weight rows [B*T + S, D], bias rows [B*T + S])``.
+        out_dtype: The result's dtype (a dtype of the backend); None: the inputs' dtype.
+        shard: This rank's shard of the table (:func:`table_shard`), or None.
+
+    Returns:
+        The loss of each position, ``[B]``, computed in float32 for half-precision inputs.
+    """
     xp = ctx.xp
     candidates, true_q, sampled_q = (ctx.stop_gradient(v) for v in sampled_values)
     cdtype = compute_dtype(xp, inputs.dtype)
@@ -216,14 +373,36 @@ def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any,
 
 
 def check_reduction(reduction: Any) -> str:
-    """``reduction`` validated: one of :data:`REDUCTIONS`."""
+    """``reduction`` validated: one of :data:`REDUCTIONS`.
+
+    Args:
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Returns:
+        ``reduction``.
+
+    Raises:
+        ValueError: ``reduction`` is not one of them.
+    """
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}")
     return reduction
 
 
 def check_ignore_index(ignore_index: Any, num_classes: int) -> Optional[int]:
-    """``ignore_index`` validated: None, or an int label id marking positions to leave out."""
+    """``ignore_index`` validated: None, or an int label id marking positions to leave out.
+
+    Args:
+        ignore_index: None, or an int (``-100``, say; any int, inside ``[0, num_classes)`` or
+            not).
+        num_classes: The number of classes (not used to restrict the value).
+
+    Returns:
+        ``ignore_index``.
+
+    Raises:
+        TypeError: ``ignore_index`` is neither None nor an int (bools refused).
+    """
     if ignore_index is None:
         return None
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
@@ -234,10 +413,24 @@ def check_ignore_index(ignore_index: Any, num_classes: int) -> Optional[int]:
     return ignore_index
 
 
-def key_call(ctx: Ctx, key: Any) -> tuple:
+def key_call(ctx: Ctx, key: Array) -> tuple[Any, Any, Any]:
     """``(key0, key1, 0)``: the sampler call of a key (a 1-D integer array of two 32-bit words
     or a JAX key, e.g. from ``keras.random.SeedGenerator`` or ``nnx.Rngs``); the candidates
-    then equal those of the functional API with ``seed=key``."""
+    then equal those of the functional API with ``seed=key``.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        key: The key.
+
+    Returns:
+        The key's two words as 0-d arrays of the call's word dtype, and the call index 0.
+
+    Raises:
+        TypeError: ``key`` is not a key (an int, None, a Generator) or its words are not
+            integers.
+        ValueError: The key is not two words; where values are read on the host, a word
+            outside ``[0, 2**32)``.
+    """
     if not _seeds.is_key(key):
         raise TypeError(
             "the sampler's key must be a 1-D integer array of two 32-bit words or a JAX key, "
@@ -246,10 +439,27 @@ def key_call(ctx: Ctx, key: Any) -> tuple:
     return _seeds.call_for(ctx, key)
 
 
-def positions(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any) -> tuple:
+def positions(ctx: Ctx, spec: LayerSpec, inputs: Array, labels: Array
+              ) -> tuple[Array, Array, tuple[Optional[int], ...]]:
     """``(inputs [N, D], labels [N, T] index dtype, lead)``: a layer's ``inputs [..., D]`` and
     ``labels [..., T]`` (or ``[...]`` when ``T == 1``) flattened over the leading shape
-    ``lead`` (a tuple whose unknown sizes are None, as in a symbolic batch dimension)."""
+    ``lead`` (a tuple whose unknown sizes are None, as in a symbolic batch dimension).
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: The layer's configuration.
+        inputs: ``[..., D]`` floating inputs.
+        labels: ``[..., T]`` integer labels (``[...]`` when ``T == 1``), with the inputs'
+            leading shape.
+
+    Returns:
+        The flattened inputs and labels, and the leading shape.
+
+    Raises:
+        ValueError: ``inputs`` not ``[..., D]`` with at least two dimensions, or ``labels``
+            not of the inputs' leading shape and ``T`` columns.
+        TypeError: ``inputs`` not floating, or ``labels`` floating, complex or bool.
+    """
     xp = ctx.xp
     shape = tuple(inputs.shape)
     if len(shape) < 2 or shape[-1] != spec.embedding_dim:
@@ -282,28 +492,61 @@ def positions(ctx: Ctx, spec: LayerSpec, inputs: Any, labels: Any) -> tuple:
     return flat_x, flat_y, lead
 
 
-def checked_labels(ctx: Ctx, spec: LayerSpec, labels: Any) -> Any:
+def checked_labels(ctx: Ctx, spec: LayerSpec, labels: Array) -> Array:
     """``labels`` with every id checked to lie in ``[0, num_classes)``: on the host where the
     backend may read values (a ``ValueError``), else through its asynchronous check, with the
-    ids clipped so no gather reads out of bounds."""
+    ids clipped so no gather reads out of bounds.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: The layer's configuration.
+        labels: ``[N, T]`` labels in the index dtype.
+
+    Returns:
+        The labels, unchanged where the check ran on the host, else clipped into range.
+
+    Raises:
+        ValueError: Where values are read on the host, an id outside ``[0, num_classes)``.
+        RuntimeError: Under TensorFlow's XLA with its value checks on.
+    """
     check_value_range(ctx, "labels", labels, 0, spec.num_classes)
     return keep_in_range(ctx, labels, 0, spec.num_classes)
 
 
-def rows(ctx: Ctx, weight: Any, bias: Any, ids: Any) -> tuple:
+def rows(ctx: Ctx, weight: Array, bias: Optional[Array], ids: Array) -> tuple[Array, Array]:
     """``(weight rows [N, D], bias rows [N])`` of a dense class table through the backend's
     ``take_rows``: the default ``gather`` of :func:`sampled_softmax_step` (``bias`` None: zeros,
-    a layer without bias)."""
+    a layer without bias).
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        weight: The ``[C, D]`` class table.
+        bias: The ``[C]`` biases, or None.
+        ids: ``[N]`` row ids in the index dtype.
+
+    Returns:
+        The gathered weight rows and bias entries.
+    """
     rows_w = ctx.take_rows(weight, ids)
     if bias is None:
         return rows_w, ctx.xp.zeros_like(rows_w[:, 0])
     return rows_w, ctx.take_rows(bias, ids)
 
 
-def ignored_positions(ctx: Ctx, labels: Any, ignore_index: Optional[int]) -> tuple:
+def ignored_positions(ctx: Ctx, labels: Array, ignore_index: Optional[int]
+                      ) -> tuple[Optional[Array], Array]:
     """``(keep [N] bool or None, labels)``: the positions whose labels are not all
     ``ignore_index``, and the labels with the ignored ids replaced by class 0 (their losses
-    are discarded by :func:`reduce`); ``(None, labels)`` when ``ignore_index`` is None."""
+    are discarded by :func:`reduce`); ``(None, labels)`` when ``ignore_index`` is None.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        labels: ``[N, T]`` integer labels.
+        ignore_index: The label id of ignored positions, or None.
+
+    Returns:
+        The mask of kept positions (None: all) and the labels.
+    """
     if ignore_index is None:
         return None, labels
     xp = ctx.xp
@@ -312,10 +555,23 @@ def ignored_positions(ctx: Ctx, labels: Any, ignore_index: Optional[int]) -> tup
     return keep, xp.where(ignored, xp.zeros_like(labels), labels)
 
 
-def reduce(ctx: Ctx, loss: Any, keep: Any, reduction: str, lead: tuple) -> Any:
+def reduce(ctx: Ctx, loss: Array, keep: Optional[Array], reduction: str,
+           lead: tuple[Optional[int], ...]) -> Array:
     """The per-position ``loss [N]`` with ignored positions (``keep`` False) set to 0, as
     ``[*lead]`` (``"none"``; unknown sizes of ``lead`` are inferred), its sum or its mean over
-    the kept positions."""
+    the kept positions.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        loss: ``[N]`` losses of the flattened positions.
+        keep: ``[N]`` bool mask of the kept positions (:func:`ignored_positions`), or None.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"`` (checked by :func:`check_reduction`).
+        lead: The leading shape the positions were flattened from (:func:`positions`).
+
+    Returns:
+        ``[*lead]`` losses for ``"none"``, else a 0-d sum or mean (the mean of no kept
+        position is NaN).
+    """
     xp = ctx.xp
     if keep is not None:
         loss = xp.where(keep, loss, xp.zeros_like(loss))
@@ -329,21 +585,45 @@ def reduce(ctx: Ctx, loss: Any, keep: Any, reduction: str, lead: tuple) -> Any:
     return xp.reshape(loss, tuple(-1 if n is None else n for n in lead))
 
 
-def full_logits(ctx: Ctx, inputs: Any, weight: Any, bias: Any) -> Any:
+def full_logits(ctx: Ctx, inputs: Array, weight: Array, bias: Optional[Array]) -> Array:
     """``inputs [N, D] @ weight.T + bias``: the logits of all classes ``[N, C]`` in the compute
-    dtype (float32 for half precision); ``bias`` None: no bias."""
+    dtype (float32 for half precision); ``bias`` None: no bias.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        inputs: ``[N, D]`` floating inputs.
+        weight: The ``[C, D]`` class table.
+        bias: The ``[C]`` biases, or None.
+
+    Returns:
+        The ``[N, C]`` logits.
+    """
     xp = ctx.xp
     cdtype = compute_dtype(xp, inputs.dtype)
     logits = xp.matmul(xp.astype(inputs, cdtype), xp.matrix_transpose(xp.astype(weight, cdtype)))
     return logits if bias is None else logits + xp.astype(bias, cdtype)
 
 
-def full_softmax_loss(ctx: Ctx, spec: LayerSpec, inputs: Any, weight: Any, bias: Any,
-                      labels: Any, shard: Optional[Shard] = None) -> Any:
+def full_softmax_loss(ctx: Ctx, spec: LayerSpec, inputs: Array, weight: Array,
+                      bias: Optional[Array], labels: Array,
+                      shard: Optional[Shard] = None) -> Array:
     """The full softmax cross entropy ``[N]`` (compute dtype) over all classes with ``1/T``
     soft labels on the ``T`` true classes of ``labels [N, T]``: a layer's evaluation loss.
     With ``shard``, ``weight``/``bias`` are this rank's shard and the loss is assembled over
-    the group."""
+    the group.
+
+    Args:
+        ctx: The call's context (:func:`context`).
+        spec: The layer's configuration.
+        inputs: ``[N, D]`` floating inputs.
+        weight: The ``[C, D]`` class table (with ``shard``: this rank's rows).
+        bias: The ``[C]`` biases (or this rank's), or None.
+        labels: ``[N, T]`` checked labels in the index dtype.
+        shard: This rank's shard of the table (:func:`table_shard`), or None.
+
+    Returns:
+        The loss of each position, ``[N]``.
+    """
     xp = ctx.xp
     if shard is not None:
         inputs = shard.copy_in(inputs)

@@ -113,15 +113,58 @@ class SampledSoftmaxLoss(nn.Module):
     mapped slices (value checks become clamps there); ``grad``/``vjp``/``jvp`` forbid the
     counter's in-place step, so draw the negatives outside with :meth:`sample` and pass them as
     ``sampled_values``.
+
+    Args:
+        num_classes: The number of classes ``C`` (>= 1, below ``2**63``).
+        embedding_dim: The width ``D`` of the inputs and of the class table's rows (>= 1).
+        num_sampled: The negatives drawn per call (>= 1; at most ``num_classes`` for a
+            built-in sampler).
+        num_true: The labels per position ``T`` (>= 1).
+        sampler: ``"log_uniform"``, ``"uniform"``, ``"fixed_unigram"``, or a callable
+            ``sampler(labels [N, T] int64) -> CandidateSamples``.
+        unigrams: The ``num_classes`` class weights of ``sampler="fixed_unigram"`` (a
+            sequence of floats or a 1-D array, finite and >= 0); None otherwise.
+        remove_accidental_hits: Whether to mask sampled classes equal to a position's label.
+        bias: Whether the module has a ``bias`` parameter.
+        sparse: Whether ``weight.grad`` and ``bias.grad`` are sparse (eager autograd).
+        seed: An int in ``[0, 2**64)``, None (a random key), or a ``torch.Generator`` on the
+            tensors' device.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+        ignore_index: The label id of positions to leave out (``-100``, say), or None.
+        weight: An existing ``nn.Parameter [num_classes, embedding_dim]`` to tie the class
+            table to, or None for a new one.
+        device: The parameters' device (a ``torch.device`` or its name); None: torch's
+            default, or the tied weight's.
+        dtype: The parameters' floating dtype; None: torch's default, or the tied weight's.
+        shard_group: A ``torch.distributed`` process group over which the table is sharded,
+            or None.
+        partition_strategy: ``"div"`` or ``"mod"``: the shard layout with ``shard_group``.
+
+    Raises:
+        TypeError: An int or bool argument of another type; ``sampler`` neither a name nor
+            callable; ``dtype`` or the tied ``weight``'s dtype not float16, bfloat16, float32
+            or float64; ``weight`` not an ``nn.Parameter``; ``seed`` not an int, None or a
+            ``torch.Generator``; ``ignore_index`` not an int.
+        ValueError: A count below 1 or ``num_classes >= 2**63``; an unknown sampler or
+            ``reduction``; ``num_sampled > num_classes`` for a built-in sampler; ``unigrams``
+            without ``sampler="fixed_unigram"`` (or missing with it), of another length, or
+            with a weight negative or not finite; an int ``seed`` outside ``[0, 2**64)``; a
+            tied ``weight`` of another shape, or disagreeing with ``device``/``dtype``; with
+            ``shard_group``: a tied ``weight``, a ``torch.Generator`` seed, an unknown
+            ``partition_strategy``, or fewer classes than ranks.
+        RuntimeError: ``shard_group`` before ``torch.distributed.init_process_group``.
     """
 
     def __init__(self, num_classes: int, embedding_dim: int, num_sampled: int, *,
-                 num_true: int = 1, sampler: Union[str, Callable[[torch.Tensor], Any]] = "log_uniform",
+                 num_true: int = 1,
+                 sampler: Union[str, Callable[[torch.Tensor], Any]] = "log_uniform",
                  unigrams: Any = None, remove_accidental_hits: bool = True, bias: bool = True,
                  sparse: bool = False, seed: Union[None, int, torch.Generator] = None,
                  reduction: str = "none", ignore_index: Optional[int] = None,
-                 weight: Optional[nn.Parameter] = None, device=None, dtype=None,
-                 shard_group: Any = None, partition_strategy: str = "div"):
+                 weight: Optional[nn.Parameter] = None,
+                 device: Union[str, torch.device, None] = None,
+                 dtype: Optional[torch.dtype] = None,
+                 shard_group: Any = None, partition_strategy: str = "div") -> None:
         super().__init__()
         self.spec = _layer.LayerSpec.checked(
             num_classes, embedding_dim, num_sampled, num_true=num_true, sampler=sampler,
@@ -218,6 +261,12 @@ class SampledSoftmaxLoss(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def extra_repr(self) -> str:
+        """The configuration shown in the module's ``repr``.
+
+        Returns:
+            ``num_classes=..., embedding_dim=..., ...``: the arguments that differ between
+            modules.
+        """
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"num_sampled={self.num_sampled}, num_true={self.num_true}, sampler={self.sampler!r}, "
@@ -234,7 +283,37 @@ class SampledSoftmaxLoss(nn.Module):
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor, *,
                 sampled_values: Optional[Any] = None,
                 full_softmax: Optional[bool] = None) -> torch.Tensor:
-        """The loss per position ``[...]``, or its mean or sum (see the class docstring)."""
+        """The loss per position ``[...]``, or its mean or sum (see the class docstring).
+
+        Args:
+            inputs: ``[..., D]`` floating inputs on the parameters' device.
+            labels: ``[..., num_true]`` integer labels (``[...]`` when ``num_true == 1``) with
+                the inputs' leading shape, on their device.
+            sampled_values: ``(candidates [S], true_expected_count [N, T],
+                sampled_expected_count [S])`` over the ``N`` flattened positions, used instead
+                of the sampler; None: draw.
+            full_softmax: True or False forces the full or the sampled loss; None: the full
+                softmax in eval mode, the sampled one in training mode.
+
+        Returns:
+            The loss per position ``[...]`` in ``inputs.dtype`` (float32 under
+            ``torch.autocast``) for ``reduction="none"``, else a 0-d tensor.
+
+        Raises:
+            TypeError: ``inputs`` or ``labels`` not a tensor, ``inputs`` not floating,
+                ``labels`` not integer; ``full_softmax`` not a bool; a callable sampler's
+                result or ``sampled_values`` not a triple of arrays, or of the wrong dtypes.
+            ValueError: Shapes or devices that do not fit (``inputs`` not ``[..., D]``, labels
+                not of the inputs' leading shape, tensors on another device than the module or
+                the ``torch.Generator`` seed); ``sampled_values`` of the wrong shapes. Also,
+                where values are read on the host (CPU tensors, outside ``torch.func`` and
+                ``torch.compile``): labels outside ``[0, num_classes)`` (other than
+                ``ignore_index``), a position whose labels are only partly ``ignore_index``,
+                invalid ``sampled_values``; on CUDA those are a device-side assertion at the
+                next synchronising call.
+            RuntimeError: The sampler's counter advanced under ``torch.func.grad``, ``vjp``
+                or ``jvp`` (pass ``sampled_values`` from :meth:`sample` instead).
+        """
         full = _layer.use_full_softmax(self.training, full_softmax)
         lead = self._check_inputs(inputs).shape[:-1]
         inputs, labels = self._check_batch(inputs, labels)
@@ -264,7 +343,18 @@ class SampledSoftmaxLoss(nn.Module):
     def full_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs @ weight.T + bias``: the logits of all classes, ``[..., C]`` in inputs'
         dtype (computed in float32 for float16/bfloat16, as the losses are); with
-        ``shard_group``, of this rank's classes ``[..., rows]``, in the shard's order."""
+        ``shard_group``, of this rank's classes ``[..., rows]``, in the shard's order.
+
+        Args:
+            inputs: ``[..., D]`` floating inputs on the parameters' device.
+
+        Returns:
+            The logits ``[..., C]`` (or ``[..., rows]``).
+
+        Raises:
+            TypeError: ``inputs`` is not a floating tensor.
+            ValueError: ``inputs`` is not ``[..., D]`` or is on another device.
+        """
         inputs = self._check_inputs(inputs)
         flat = inputs.reshape(-1, self.embedding_dim)
         logits = self._full_logits(flat).to(inputs.dtype)
@@ -273,7 +363,23 @@ class SampledSoftmaxLoss(nn.Module):
     def sample(self, labels: torch.Tensor) -> CandidateSamples:
         """Draw the next set of negatives for ``labels [N, num_true]`` (or ``[N]`` when
         ``num_true == 1``; flatten a sequence's positions first), advancing the stream: what a
-        training-mode forward call would use."""
+        training-mode forward call would use.
+
+        Args:
+            labels: ``[N, num_true]`` (or ``[N]``) integer labels on the module's device.
+
+        Returns:
+            ``CandidateSamples(sampled_candidates [S], true_expected_count [N, T],
+            sampled_expected_count [S])``, to pass as ``sampled_values``.
+
+        Raises:
+            TypeError: ``labels`` not an integer tensor; a callable sampler's result not a
+                triple.
+            ValueError: ``labels`` of another shape or device; where values are read on the
+                host, labels outside ``[0, num_classes)`` (other than ``ignore_index``) or a
+                position whose labels are only partly ``ignore_index``.
+            RuntimeError: Called under ``torch.func.grad``, ``vjp`` or ``jvp``.
+        """
         labels = self._check_labels(labels, None)
         ctx = self._ctx(labels.device)
         if self.ignore_index is not None:
