@@ -15,7 +15,7 @@ from flax import nnx
 
 from multisampled import get_backend
 from multisampled import layers as _layer
-from multisampled._types import Array
+from multisampled.layers import Array
 
 __all__ = ["SampledSoftmax"]
 

@@ -16,7 +16,7 @@ from keras import ops
 
 from multisampled import get_backend
 from multisampled import layers as _layer
-from multisampled._types import Array
+from multisampled.layers import Array
 
 __all__ = ["SampledSoftmax"]
 

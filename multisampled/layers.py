@@ -32,7 +32,7 @@ from ._tf_args import check_sampled_values
 from ._hits import hit_mask
 from ._math import compute_dtype, logsumexp
 from ._sharded import Shard
-from ._types import Array, SampledValues
+from ._types import Array, SampledValues  # Array: also the front ends' (no private imports there)
 
 SAMPLERS = ("log_uniform", "uniform", "fixed_unigram")
 REDUCTIONS = ("none", "mean", "sum")
