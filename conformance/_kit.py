@@ -153,13 +153,22 @@ class KitBase:
         return reference
 
     def device_list(self) -> list:
-        """The devices the device tests run on (``[None]``: the default device only)."""
+        """The devices the device tests run on (``[None]``: the default device only).
+
+        Returns:
+            ``devices`` if set, else the Backend's ``devices()``; ``[None]`` for none.
+        """
         if self.devices is not None:
             return list(self.devices) or [None]
         return list(self.backend_spec.devices()) or [None]
 
     def dtype_list(self) -> list:
-        """The floating dtypes under test, in FLOAT_DTYPES order."""
+        """The floating dtypes under test, in FLOAT_DTYPES order.
+
+        Returns:
+            The names of ``supported_dtypes`` if set, else those the Backend's ``has_dtype``
+            accepts.
+        """
         if self.supported_dtypes is not None:
             return [d for d in FLOAT_DTYPES if d in self.supported_dtypes]
         spec = self.backend_spec
@@ -184,7 +193,16 @@ class KitBase:
 
     def to_backend(self, value: Any, dtype: Optional[str] = None, device: Any = None) -> Any:
         """A backend array holding ``value`` (NumPy) as ``dtype`` (a name; None keeps the
-        NumPy dtype), on ``device`` (None: the backend's default)."""
+        NumPy dtype), on ``device`` (None: the backend's default).
+
+        Args:
+            value: Host data (a NumPy array, a list, a scalar).
+            dtype: The dtype name of the result (``"bfloat16"`` included), or None.
+            device: The device of the result, or None.
+
+        Returns:
+            An array of the backend under test.
+        """
         spec = self.backend_spec
         if dtype == "bfloat16":
             # NumPy has no bfloat16: send float32 (the values are bfloat16-exact) and cast
@@ -194,7 +212,14 @@ class KitBase:
         return spec.asarray(np.asarray(value), dtype=dtype, device=device)
 
     def to_numpy(self, arr: Any) -> np.ndarray:
-        """A NumPy copy of a backend array (bfloat16 comes back as float32)."""
+        """A NumPy copy of a backend array (bfloat16 comes back as float32).
+
+        Args:
+            arr: An array of the backend under test.
+
+        Returns:
+            The NumPy array.
+        """
         return testing.to_numpy(arr, self.backend_spec)
 
     def grad(self, fn: Callable, *arrays: Any) -> Optional[list]:
@@ -203,6 +228,13 @@ class KitBase:
         Returns one entry per array (a backend array, or None where no gradient flows), or
         None when the backend has no autodiff (the gradient tests then skip). Defaults exist
         for the backends named "torch", "jax" and "tensorflow".
+
+        Args:
+            fn: A function of the arrays returning a 0-d backend array.
+            *arrays: The backend arrays to differentiate with respect to.
+
+        Returns:
+            The gradients, or None without autodiff.
         """
         impl = _DEFAULT_GRADS.get(self.backend)
         if impl is None:

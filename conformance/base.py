@@ -15,6 +15,8 @@ zarr's ``StoreTests``). Hooks a subclass may override are documented on
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ._errors import ErrorTests
 from ._golden import GoldenTests
 from ._gradients import GradientTests
@@ -58,6 +60,22 @@ class BackendConformance(
     The groups are also importable on their own (``ValueTests``, ``GradientTests``,
     ``GoldenTests``, ``SamplerTests``, ``SamplerTruthTests``, ``HitConventionTests``,
     ``DtypeTests``, ``ErrorTests``, ``DeviceTests``) for a suite that wants only some of them.
+
+    Attributes:
+        backend: The registered name of the backend under test (required: a test of a
+            subclass that leaves it None fails with a ``TypeError`` saying so).
+        devices: The devices the device tests run on; None asks the Backend's ``devices()``,
+            ``[None]`` means its default device only.
+        supported_dtypes: The floating dtype names to test; None: those the Backend's
+            ``has_dtype`` accepts.
+        value_checks: Whether bad values (labels out of range, expected counts not > 0) are
+            expected to raise; None follows the Backend.
+        compile_calls: Whether the value, gradient and golden tests call through the
+            Backend's ``compiler()``.
+
+    The conversions :meth:`~multisampled.conformance._kit.KitBase.to_backend`,
+    :meth:`~multisampled.conformance._kit.KitBase.to_numpy` and
+    :meth:`~multisampled.conformance._kit.KitBase.grad` may be overridden too.
     """
 
-    backend = None
+    backend: Optional[str] = None

@@ -6,9 +6,12 @@ values are NumPy arrays (from the float64 reference) or arrays of the same backe
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from multisampled.plugin import Backend
 
 __all__ = [
     "assert_close",
@@ -35,13 +38,34 @@ _TOLERANCES = {
 
 
 def eps(dtype: str) -> float:
-    """Machine epsilon of a floating dtype name (bfloat16 included)."""
+    """Machine epsilon of a floating dtype name (bfloat16 included).
+
+    Args:
+        dtype: ``"float16"``, ``"bfloat16"``, ``"float32"`` or ``"float64"``.
+
+    Returns:
+        The distance from 1.0 to the next larger number of the dtype.
+
+    Raises:
+        KeyError: Another dtype name.
+    """
     return {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23,
             "float64": 2.0**-52}[dtype]
 
 
 def tolerances(dtype: str) -> tuple[float, float]:
-    """Default ``(rtol, atol)`` for results of ``dtype`` (a dtype name)."""
+    """Default ``(rtol, atol)`` for results of ``dtype`` (a dtype name).
+
+    Args:
+        dtype: ``"float16"``, ``"bfloat16"``, ``"float32"`` or ``"float64"``.
+
+    Returns:
+        The relative and absolute tolerances of a result computed in that dtype from inputs
+        exact in it, against a float64 evaluation.
+
+    Raises:
+        ValueError: Another dtype name.
+    """
     try:
         return _TOLERANCES[dtype]
     except KeyError:
@@ -50,8 +74,20 @@ def tolerances(dtype: str) -> tuple[float, float]:
         ) from None
 
 
-def get_backend(backend):
-    """The registered :class:`~multisampled.plugin.Backend` for a name (or the object itself)."""
+def get_backend(backend: Union[str, Backend]) -> Backend:
+    """The registered :class:`~multisampled.plugin.Backend` for a name (or the object itself).
+
+    Args:
+        backend: A registered backend's name, or a Backend.
+
+    Returns:
+        The Backend.
+
+    Raises:
+        TypeError: ``backend`` is neither a str nor a Backend.
+        ValueError: No backend is registered under the name.
+        ImportError: The backend's framework is not installed.
+    """
     import multisampled
     from multisampled.plugin import Backend
 
@@ -78,8 +114,16 @@ def _dtype_name(x: Any) -> str:
     return s.rstrip("'>")
 
 
-def assert_namespace(actual: Any, backend) -> None:
-    """``actual`` is an array of ``backend`` (not a NumPy array or another framework's)."""
+def assert_namespace(actual: Any, backend: Union[str, Backend]) -> None:
+    """``actual`` is an array of ``backend`` (not a NumPy array or another framework's).
+
+    Args:
+        actual: The result under test.
+        backend: The backend (or its name) whose array it must be.
+
+    Raises:
+        AssertionError: ``actual`` is not an array of the backend.
+    """
     b = get_backend(backend)
     if not b.is_array_type(type(actual)):
         raise AssertionError(
@@ -87,8 +131,17 @@ def assert_namespace(actual: Any, backend) -> None:
         )
 
 
-def assert_dtype(actual: Any, dtype: str, backend) -> None:
-    """``actual.dtype`` is the backend's ``dtype`` (a name such as "float32")."""
+def assert_dtype(actual: Any, dtype: str, backend: Union[str, Backend]) -> None:
+    """``actual.dtype`` is the backend's ``dtype`` (a name such as "float32").
+
+    Args:
+        actual: The result under test.
+        dtype: The expected dtype's name in the backend's namespace.
+        backend: The backend (or its name).
+
+    Raises:
+        AssertionError: The backend has no such dtype, or ``actual`` has another.
+    """
     b = get_backend(backend)
     xp = b.namespace()
     expected = getattr(xp, dtype, None)
@@ -99,7 +152,14 @@ def assert_dtype(actual: Any, dtype: str, backend) -> None:
 
 
 def device_of(x: Any) -> Any:
-    """The Array API device of ``x`` (None when it cannot be told)."""
+    """The Array API device of ``x`` (None when it cannot be told).
+
+    Args:
+        x: An array of any backend.
+
+    Returns:
+        Its device object, or None.
+    """
     try:
         import array_api_compat
 
@@ -109,6 +169,15 @@ def device_of(x: Any) -> Any:
 
 
 def same_device(a: Any, b: Any) -> bool:
+    """Whether two devices are the same (None, an unknown device, matches any).
+
+    Args:
+        a: A device object or None.
+        b: A device object or None.
+
+    Returns:
+        True when either is None, or they are equal or print alike.
+    """
     if a is None or b is None:
         return True
     if a == b:
@@ -117,7 +186,15 @@ def same_device(a: Any, b: Any) -> bool:
 
 
 def assert_device(actual: Any, device: Any) -> None:
-    """``actual`` lives on ``device`` (a device object, or an array whose device is meant)."""
+    """``actual`` lives on ``device`` (a device object, or an array whose device is meant).
+
+    Args:
+        actual: The result under test.
+        device: The expected device, an array on it, or None (no check).
+
+    Raises:
+        AssertionError: ``actual`` is on another device.
+    """
     if device is None:
         return
     if hasattr(device, "shape") and hasattr(device, "dtype"):
@@ -127,8 +204,16 @@ def assert_device(actual: Any, device: Any) -> None:
         raise AssertionError(f"expected the result on device {device!r}, got it on {got!r}")
 
 
-def to_numpy(x: Any, backend) -> np.ndarray:
-    """``x`` as a NumPy array; bfloat16 (which NumPy lacks) comes back as float32."""
+def to_numpy(x: Any, backend: Union[str, Backend]) -> np.ndarray:
+    """``x`` as a NumPy array; bfloat16 (which NumPy lacks) comes back as float32.
+
+    Args:
+        x: An array of ``backend``, or a NumPy array (returned as it is).
+        backend: The backend (or its name) that converts it.
+
+    Returns:
+        The NumPy array.
+    """
     b = get_backend(backend)
     if isinstance(x, np.ndarray):
         return x
@@ -152,7 +237,7 @@ def assert_close(
     actual: Any,
     desired: Any,
     *,
-    backend,
+    backend: Union[str, Backend],
     dtype: Optional[str],
     rtol: Optional[float] = None,
     atol: Optional[float] = None,
@@ -165,6 +250,20 @@ def assert_close(
     float32 tolerances); ``rtol``/``atol`` default to :func:`tolerances` of ``dtype``.
     ``device`` is a device, or an input array whose device the result must share; when
     ``desired`` is an array of the same backend its device is used.
+
+    Args:
+        actual: The result under test, an array of ``backend``.
+        desired: The expected values: a NumPy array (the float64 reference's) or an array of
+            the same backend.
+        backend: The backend (or its name) under test.
+        dtype: The expected dtype name of ``actual``, or None.
+        rtol: The relative tolerance; None: that of ``dtype``.
+        atol: The absolute tolerance; None: that of ``dtype``.
+        device: The expected device, an array on it, or None.
+        err_msg: Text added to a failure's message.
+
+    Raises:
+        AssertionError: The namespace, dtype, shape, device or values differ.
     """
     b = get_backend(backend)
     if device is None and not isinstance(desired, np.ndarray) and b.is_array_type(type(desired)):
@@ -182,12 +281,24 @@ def assert_equal(
     actual: Any,
     desired: Any,
     *,
-    backend,
+    backend: Union[str, Backend],
     dtype: Optional[str] = None,
     device: Any = None,
     err_msg: str = "",
 ) -> None:
-    """Like :func:`assert_close` but exact (integers, sampled ids, masks)."""
+    """Like :func:`assert_close` but exact (integers, sampled ids, masks).
+
+    Args:
+        actual: The result under test, an array of ``backend``.
+        desired: The expected values: a NumPy array or an array of the same backend.
+        backend: The backend (or its name) under test.
+        dtype: The expected dtype name of ``actual``, or None (not checked).
+        device: The expected device, an array on it, or None.
+        err_msg: Text added to a failure's message.
+
+    Raises:
+        AssertionError: The namespace, dtype, shape, device or values differ.
+    """
     b = get_backend(backend)
     if device is None and not isinstance(desired, np.ndarray) and b.is_array_type(type(desired)):
         device = device_of(desired)
