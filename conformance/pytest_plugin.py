@@ -30,9 +30,18 @@ import os
 import numpy as np
 import pytest
 
-def backend_names() -> list:
+def backend_names() -> list[str]:
     """The backends under test: ``$MULTISAMPLED_BACKEND`` alone, else all installed ones (the
-    one definition: the project's own kit run uses it too)."""
+    one definition: the project's own kit run uses it too).
+
+    Returns:
+        The backend names, the default backend first.
+
+    Raises:
+        ValueError: ``$MULTISAMPLED_BACKEND`` names no registered backend (the message lists
+            the valid names).
+        ImportError: It names a backend whose framework is not installed.
+    """
     import multisampled
 
     named = multisampled.env_backend_name()  # ValueError listing the valid names when unknown
@@ -52,7 +61,15 @@ def register_profiles(overwrite: bool = False) -> None:
     """Register the kit's hypothesis profiles (deadlines off: first calls of a framework compile
     kernels) and load ``$HYPOTHESIS_PROFILE``. ``overwrite=False`` (the plugin's default) keeps
     a profile of the same name that is already registered (a project's own; note that
-    hypothesis ships a ``ci`` profile of its own too)."""
+    hypothesis ships a ``ci`` profile of its own too).
+
+    Args:
+        overwrite: Whether to replace profiles of the same names that are registered already.
+
+    Raises:
+        hypothesis.errors.InvalidArgument: ``$HYPOTHESIS_PROFILE`` names no registered
+            profile.
+    """
     from hypothesis import HealthCheck, settings
 
     relaxed = [HealthCheck.too_slow, HealthCheck.data_too_large]

@@ -14,7 +14,7 @@ counterpart (full logits, per-row customized samples).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from hypothesis import assume, strategies as st
@@ -49,14 +49,32 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def host_dtype(dtype: str) -> np.dtype:
-    """The NumPy dtype a payload of ``dtype`` is held in on the host (bfloat16 -> float32)."""
+    """The NumPy dtype a payload of ``dtype`` is held in on the host (bfloat16 -> float32).
+
+    Args:
+        dtype: A floating dtype name (one of :data:`FLOAT_DTYPES`).
+
+    Returns:
+        ``float32`` for ``"bfloat16"``, else the NumPy dtype of that name.
+
+    Raises:
+        TypeError: A name NumPy does not know.
+    """
     if dtype == "bfloat16":
         return np.dtype(np.float32)
     return np.dtype(dtype)
 
 
-def round_to_dtype(x, dtype: str) -> np.ndarray:
-    """``x`` rounded (nearest, ties to even) to ``dtype``, held in :func:`host_dtype`."""
+def round_to_dtype(x: Any, dtype: str) -> np.ndarray:
+    """``x`` rounded (nearest, ties to even) to ``dtype``, held in :func:`host_dtype`.
+
+    Args:
+        x: Host data (a NumPy array, a list, a scalar).
+        dtype: A floating dtype name (one of :data:`FLOAT_DTYPES`).
+
+    Returns:
+        The rounded values, bfloat16 ones as float32 exact in bfloat16.
+    """
     x = np.asarray(x, dtype=np.float64)
     if dtype != "bfloat16":
         return x.astype(dtype)
@@ -68,7 +86,14 @@ def round_to_dtype(x, dtype: str) -> np.ndarray:
 
 
 def float_dtypes(supported: Sequence[str] = FLOAT_DTYPES) -> st.SearchStrategy[str]:
-    """One of the floating dtypes in ``supported`` (names), float32 first so it shrinks there."""
+    """One of the floating dtypes in ``supported`` (names), float32 first so it shrinks there.
+
+    Args:
+        supported: The dtype names to choose from.
+
+    Returns:
+        A strategy of dtype names.
+    """
     order = [d for d in ("float32", "float64", "float16", "bfloat16") if d in supported]
     return st.sampled_from(order)
 
@@ -78,26 +103,69 @@ def float_dtypes(supported: Sequence[str] = FLOAT_DTYPES) -> st.SearchStrategy[s
 
 
 def batch_sizes(max_value: int = 4) -> st.SearchStrategy[int]:
+    """Batch sizes ``1..max_value``.
+
+    Args:
+        max_value: The largest size.
+
+    Returns:
+        A strategy of ints.
+    """
     return st.integers(1, max_value)
 
 
 def dims(max_value: int = 4) -> st.SearchStrategy[int]:
+    """Embedding widths ``1..max_value``.
+
+    Args:
+        max_value: The largest width.
+
+    Returns:
+        A strategy of ints.
+    """
     return st.integers(1, max_value)
 
 
 def num_classes(min_value: int = 1, max_value: int = 12) -> st.SearchStrategy[int]:
+    """Class counts ``min_value..max_value``.
+
+    Args:
+        min_value: The smallest count.
+        max_value: The largest count.
+
+    Returns:
+        A strategy of ints.
+    """
     return st.integers(min_value, max_value)
 
 
 def num_trues(max_value: int = 5) -> st.SearchStrategy[int]:
+    """Labels per example, ``1..max_value``.
+
+    Args:
+        max_value: The largest count.
+
+    Returns:
+        A strategy of ints.
+    """
     return st.integers(1, max_value)
 
 
 def seeds() -> st.SearchStrategy[int]:
+    """Seeds of the NumPy generator that fills a problem's payloads.
+
+    Returns:
+        A strategy of ints in ``[0, 2**32)``.
+    """
     return st.integers(0, 2**32 - 1)
 
 
 def partition_strategies() -> st.SearchStrategy[str]:
+    """The two shard layouts.
+
+    Returns:
+        A strategy of ``"div"`` and ``"mod"``.
+    """
     return st.sampled_from(["div", "mod"])
 
 
@@ -106,19 +174,47 @@ def partition_strategies() -> st.SearchStrategy[str]:
 
 
 def mod_shard_sizes(total: int, num_shards: int) -> list[int]:
-    """Rows of each shard under "mod": shard p holds ids p, p+P, p+2P, ..."""
+    """Rows of each shard under "mod": shard p holds ids p, p+P, p+2P, ...
+
+    Args:
+        total: The rows of the whole table.
+        num_shards: The number of shards ``P``.
+
+    Returns:
+        The number of rows of each shard.
+    """
     return [len(range(p, total, num_shards)) for p in range(num_shards)]
 
 
 def div_shard_sizes(total: int, num_shards: int) -> list[int]:
-    """Rows of each shard under "div": the first ``total % P`` shards hold one row more."""
+    """Rows of each shard under "div": the first ``total % P`` shards hold one row more.
+
+    Args:
+        total: The rows of the whole table.
+        num_shards: The number of shards ``P``.
+
+    Returns:
+        The number of rows of each shard.
+    """
     q, r = divmod(total, num_shards)
     return [q + 1 if p < r else q for p in range(num_shards)]
 
 
 def shard_weights(full: np.ndarray, num_shards: int, partition_strategy: str) -> list[np.ndarray]:
     """Split a ``[C, ...]`` table into the shard list whose lookup under ``partition_strategy``
-    reproduces ``full`` (ids are global row numbers of ``full``)."""
+    reproduces ``full`` (ids are global row numbers of ``full``).
+
+    Args:
+        full: The whole table, ``[C, ...]``.
+        num_shards: The number of shards.
+        partition_strategy: ``"div"`` or ``"mod"``.
+
+    Returns:
+        The shards, copies of ``full``'s rows.
+
+    Raises:
+        ValueError: Another ``partition_strategy``.
+    """
     total = full.shape[0]
     if partition_strategy == "mod":
         return [full[p::num_shards].copy() for p in range(num_shards)]
@@ -135,7 +231,7 @@ def shard_weights(full: np.ndarray, num_shards: int, partition_strategy: str) ->
 
 @st.composite
 def sampled_softmax_problem(
-    draw,
+    draw: st.DrawFn,
     *,
     dtype: Optional[str] = "float32",
     dtypes: Sequence[str] = ("float32",),
@@ -177,6 +273,26 @@ def sampled_softmax_problem(
     of them, or a tuple of those to choose from), ``shard_biases`` (biases sharded like the
     weights; None lets hypothesis choose), ``extreme`` (logits of magnitude up to ~1e3;
     float32/float64 only).
+
+    Args:
+        dtype: The payloads' dtype name; None draws one of ``dtypes``.
+        dtypes: The dtype names ``dtype=None`` draws from.
+        num_true: ``T``; None draws ``1..max_num_true``.
+        max_num_true: The largest drawn ``T``.
+        max_batch: The largest batch ``B``.
+        max_dim: The largest width ``D``.
+        max_classes: The largest ``C``.
+        min_classes: The smallest ``C``.
+        max_sampled: The largest ``S``.
+        unique: Whether the candidates are distinct (None: drawn).
+        force_hit: Whether a candidate equals a label of some row (None: drawn).
+        duplicate_labels: Whether a row repeats a label (None: drawn where ``T >= 2``).
+        shards: ``"none"``, ``"div"``, ``"mod"``, ``"any"``/None, or a tuple of them.
+        shard_biases: Whether the biases are sharded like the weights (None: drawn).
+        extreme: Whether logits may be large (float32 and float64 only).
+
+    Returns:
+        A strategy of the problem dicts described above.
     """
     if dtype is None:
         dtype = draw(float_dtypes(dtypes))
@@ -283,13 +399,21 @@ def sampled_softmax_problem(
 
 
 @st.composite
-def rank_problem(draw, *, dtype: str = "float32", **kwargs) -> dict:
+def rank_problem(draw: st.DrawFn, *, dtype: str = "float32", **kwargs: Any) -> dict:
     """A :func:`sampled_softmax_problem` with at least two distinct candidates, plus
     ``num_resampled`` (1..S-1) and ``resampling_temperature``.
 
     Candidates are distinct so the top-k selection has no exact ties; draws whose k-th and
     (k+1)-th scores are nearly tied are rejected, since float32 rounding could then pick a
     different (equally valid) subset than the float64 reference.
+
+    Args:
+        dtype: The payloads' dtype name.
+        **kwargs: :func:`sampled_softmax_problem`'s arguments (``unique`` defaults to True
+            and ``min_classes`` to 2).
+
+    Returns:
+        A strategy of problem dicts with ``num_resampled`` and ``resampling_temperature``.
     """
     kwargs.setdefault("unique", True)
     kwargs.setdefault("min_classes", 2)
@@ -320,10 +444,21 @@ def _rank_scores(p: dict) -> np.ndarray:
 
 
 @st.composite
-def accidental_hit_case(draw, *, max_batch: int = 5, max_num_true: int = 5, max_sampled: int = 8,
-                        max_classes: int = 10) -> dict:
+def accidental_hit_case(draw: st.DrawFn, *, max_batch: int = 5, max_num_true: int = 5,
+                        max_sampled: int = 8, max_classes: int = 10) -> dict:
     """``true_classes [B, T]`` int64 and ``sampled_candidates [S]`` int64 with forced hits,
-    repeated candidates and repeated labels in a row."""
+    repeated candidates and repeated labels in a row.
+
+    Args:
+        max_batch: The largest ``B``.
+        max_num_true: The largest ``T``.
+        max_sampled: The largest ``S``.
+        max_classes: The largest number of classes ``C``.
+
+    Returns:
+        A strategy of dicts with ``true_classes``, ``sampled_candidates``, ``num_true`` and
+        ``num_classes``.
+    """
     C = draw(st.integers(1, max_classes))
     B = draw(st.integers(1, max_batch))
     T = draw(st.integers(1, max_num_true))
@@ -346,7 +481,7 @@ def accidental_hit_case(draw, *, max_batch: int = 5, max_num_true: int = 5, max_
 
 @st.composite
 def paddle_problem(
-    draw,
+    draw: st.DrawFn,
     *,
     dtype: Optional[str] = "float32",
     dtypes: Sequence[str] = ("float32",),
@@ -370,6 +505,21 @@ def paddle_problem(
     ``num_classes`` (K). ``force_hit`` plants one or more negatives equal to the row's label
     (Paddle masks every matching column). ``extreme`` spreads logits over more than 64 so
     Paddle's -64 clip of the shifted logits matters (float32/float64 only).
+
+    Args:
+        dtype: The payloads' dtype name; None draws one of ``dtypes``.
+        dtypes: The dtype names ``dtype=None`` draws from.
+        num_true: ``T``; None draws ``1..max_num_true``.
+        max_num_true: The largest drawn ``T``.
+        max_batch: The largest ``N``.
+        max_classes: The largest ``K`` (at least 2 are drawn).
+        max_samples: The largest ``S`` (at most ``K``).
+        force_hit: Whether some negatives equal the row's label (None: drawn).
+        extreme: Whether the logits spread beyond Paddle's clip (None: drawn).
+        per_row: Whether each row has its own negatives (None: drawn).
+
+    Returns:
+        A strategy of the dicts described above.
     """
     if dtype is None:
         dtype = draw(float_dtypes(dtypes))
@@ -426,6 +576,19 @@ def example_problem(
 
     With ``hits_in_every_row`` the candidates contain the first label of every row, so each
     row has an accidental hit (needs ``num_sampled >= batch``).
+
+    Args:
+        dtype: The payloads' dtype name.
+        batch: ``B``.
+        dim: ``D``.
+        num_classes: ``C``.
+        num_true: ``T``.
+        num_sampled: ``S`` distinct candidates (at most ``C``).
+        hits_in_every_row: Whether the candidates hold every row's first label.
+        seed: The NumPy generator's seed.
+
+    Returns:
+        The problem dict, with the keys of :func:`sampled_softmax_problem`.
     """
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, size=(batch, num_true), dtype=np.int64)
@@ -466,7 +629,18 @@ def example_problem(
 
 def example_paddle_problem(dtype: str = "float32", *, batch: int = 3, num_classes: int = 8,
                            num_samples: int = 4, seed: int = 0) -> dict:
-    """One deterministic :func:`paddle_problem`-shaped dict with a hit in row 0 (twice)."""
+    """One deterministic :func:`paddle_problem`-shaped dict with a hit in row 0 (twice).
+
+    Args:
+        dtype: The payloads' dtype name.
+        batch: ``N``.
+        num_classes: ``K``.
+        num_samples: ``S`` negatives per row (at most ``K``; the hit fills the first two).
+        seed: The NumPy generator's seed.
+
+    Returns:
+        The problem dict, with the keys of :func:`paddle_problem` (``num_true`` 1).
+    """
     rng = np.random.default_rng(seed)
     label = rng.integers(0, num_classes, size=(batch, 1), dtype=np.int64)
     negatives = np.stack([rng.permutation(num_classes)[:num_samples] for _ in range(batch)])

@@ -120,6 +120,8 @@ ANNOTATED = {
     "multisampled/flax.py": None,
     "conformance/base.py": {"BackendConformance"},
     "conformance/testing.py": None,
+    "conformance/strategies.py": None,
+    "conformance/pytest_plugin.py": {"backend_names", "register_profiles"},
 }
 
 SECTION = re.compile(r"^(Args|Attributes|Returns|Raises):$", flags=re.M)
@@ -154,9 +156,12 @@ def _public_defs(path: str, names):
 
 
 def _params(fn) -> list:
+    """The parameters a caller passes: not ``self``/``cls``, nor the ``draw`` of a hypothesis
+    ``@st.composite`` strategy."""
     a = fn.args
     params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
-    if params and params[0].arg in ("self", "cls"):
+    composite = any(getattr(d, "attr", None) == "composite" for d in fn.decorator_list)
+    if params and (params[0].arg in ("self", "cls") or (composite and params[0].arg == "draw")):
         params = params[1:]
     named = [(p.arg, p.annotation) for p in params]
     if a.vararg:
