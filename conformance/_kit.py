@@ -29,6 +29,14 @@ def kit_given(*args: Any, fraction: float = 1.0, **kwargs: Any) -> Callable:
     The example count follows the hypothesis profile loaded at run time (``HYPOTHESIS_PROFILE``;
     a plugin or conftest may load it after this module is imported), scaled by ``fraction`` for
     the expensive tests; deadlines are off (first calls of a framework compile kernels).
+
+    Args:
+        *args: ``hypothesis.given``'s positional strategies.
+        fraction: The share of the profile's ``max_examples`` to run (at least 2 examples).
+        **kwargs: ``hypothesis.given``'s strategies by name.
+
+    Returns:
+        A decorator of a test method ``test(self, ...)`` that pytest sees as ``test(self)``.
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -113,8 +121,12 @@ class KitBase:
     # ------------------------------------------------------------------ backend and namespace
 
     @property
-    def backend_spec(self):
-        """The registered :class:`multisampled.plugin.Backend` under test."""
+    def backend_spec(self) -> Any:
+        """The registered :class:`multisampled.plugin.Backend` under test.
+
+        Raises:
+            TypeError: ``backend`` is not set.
+        """
         if not self.backend:
             raise TypeError(
                 f"{type(self).__name__} must set the class attribute `backend` to a registered "
@@ -123,11 +135,13 @@ class KitBase:
         return testing.get_backend(self.backend)
 
     @property
-    def xp(self):
+    def xp(self) -> Any:
+        """The Array API namespace of the backend under test."""
         return self.backend_spec.namespace()
 
     @property
-    def ms(self):
+    def ms(self) -> Any:
+        """The :mod:`multisampled` package."""
         import multisampled
 
         return multisampled
@@ -138,7 +152,7 @@ class KitBase:
     compile_calls: bool = False
 
     @property
-    def api(self):
+    def api(self) -> Any:
         """``multisampled`` whose functions run compiled when :attr:`compile_calls` is set and
         the backend has a compiler (array arguments traced, the others static)."""
         compiler = self.backend_spec.compiler() if self.compile_calls else None
@@ -147,7 +161,8 @@ class KitBase:
         return _Compiled(self.ms, compiler, self.backend_spec)
 
     @property
-    def reference(self):
+    def reference(self) -> Any:
+        """The float64 reference model (:mod:`multisampled.conformance.reference`)."""
         from . import reference
 
         return reference
@@ -175,16 +190,34 @@ class KitBase:
         return [d for d in FLOAT_DTYPES if spec.has_dtype(d)]
 
     def require_dtype(self, dtype: str) -> None:
+        """Skip the test unless ``dtype`` is under test (:meth:`dtype_list`).
+
+        Args:
+            dtype: A floating dtype name.
+        """
         if dtype not in self.dtype_list():
             pytest.skip(f"backend {self.backend!r} does not support {dtype}")
 
     def host_checks_on(self, device: Any = "default") -> bool:
-        """The Backend's ``may_read_values`` for ``device``."""
+        """The Backend's ``may_read_values`` for ``device``.
+
+        Args:
+            device: A device, None for the backend's default, or ``"default"`` for
+                :meth:`dev`.
+
+        Returns:
+            Whether value checks read that device's arrays on the host.
+        """
         probe = self.arr(np.zeros(1, dtype=np.float32), "float32", device)
         return bool(self.backend_spec.may_read_values(self.backend_spec.device_of(probe)))
 
     def checks_values(self) -> bool:
-        """Whether bad VALUES raise on the test device (eagerly or through ``check_async``)."""
+        """Whether bad VALUES raise on the test device (eagerly or through ``check_async``).
+
+        Returns:
+            ``value_checks`` if set, else whether the Backend checks values on the host or
+            asynchronously.
+        """
         if self.value_checks is not None:
             return bool(self.value_checks)
         return self.host_checks_on() or self.backend_spec.async_checks
@@ -244,22 +277,55 @@ class KitBase:
     # ------------------------------------------------------------------ helpers for tests
 
     def dev(self) -> Any:
-        """The device the value tests run on (the first of :meth:`device_list`)."""
+        """The device the value tests run on (the first of :meth:`device_list`).
+
+        Returns:
+            A device, or None for the backend's default.
+        """
         return self.device_list()[0]
 
     def arr(self, value: Any, dtype: Optional[str] = None, device: Any = "default") -> Any:
+        """:meth:`to_backend` on the test device by default.
+
+        Args:
+            value: Host data.
+            dtype: The dtype name of the result, or None (NumPy's).
+            device: A device, None for the backend's default, or ``"default"`` for
+                :meth:`dev`.
+
+        Returns:
+            An array of the backend under test.
+        """
         if device == "default":
             device = self.dev()
         return self.to_backend(value, dtype, device)
 
     def params(self, value: Any, dtype: str, device: Any = "default") -> Any:
-        """A parameter (array or list of shards) on the backend."""
+        """A parameter (array or list of shards) on the backend.
+
+        Args:
+            value: A NumPy array, or a list of them (shards).
+            dtype: The dtype name of the result.
+            device: As for :meth:`arr`.
+
+        Returns:
+            A backend array, or a list of them.
+        """
         if isinstance(value, list):
             return [self.arr(v, dtype, device) for v in value]
         return self.arr(value, dtype, device)
 
     def problem_arrays(self, p: dict, device: Any = "default") -> dict:
-        """The backend arrays of a :func:`~.strategies.sampled_softmax_problem`."""
+        """The backend arrays of a :func:`~.strategies.sampled_softmax_problem`.
+
+        Args:
+            p: The problem dict.
+            device: As for :meth:`arr`.
+
+        Returns:
+            ``weights``, ``biases``, ``labels``, ``inputs`` and ``sampled_values`` as backend
+            arrays, keyword arguments of the TF losses.
+        """
         dt = p["dtype"]
         return dict(
             weights=self.params(p["weights"], dt, device),
@@ -275,13 +341,27 @@ class KitBase:
 
     @staticmethod
     def f64(value: Any) -> Any:
-        """Host float64 copy (lists of shards stay lists)."""
+        """Host float64 copy (lists of shards stay lists).
+
+        Args:
+            value: Host data, or a list of arrays.
+
+        Returns:
+            A float64 NumPy array, or a list of them.
+        """
         if isinstance(value, list):
             return [np.asarray(v, dtype=np.float64) for v in value]
         return np.asarray(value, dtype=np.float64)
 
     def reference_args(self, p: dict) -> tuple:
-        """Positional arguments of the reference's TF-style functions for problem ``p``."""
+        """Positional arguments of the reference's TF-style functions for problem ``p``.
+
+        Args:
+            p: A :func:`~.strategies.sampled_softmax_problem` dict.
+
+        Returns:
+            ``(weights, biases, labels, inputs, sampled_values)`` in float64 NumPy.
+        """
         return (
             self.f64(p["weights"]),
             self.f64(p["biases"]),
@@ -291,18 +371,47 @@ class KitBase:
              self.f64(p["sampled_expected_count"])),
         )
 
-    def assert_close(self, actual, desired, *, dtype, rtol=None, atol=None, device=None,
-                     err_msg=""):
+    def assert_close(self, actual: Any, desired: Any, *, dtype: Optional[str],
+                     rtol: Optional[float] = None, atol: Optional[float] = None,
+                     device: Any = None, err_msg: str = "") -> None:
+        """:func:`~multisampled.conformance.testing.assert_close` on the backend under test.
+
+        Args:
+            actual: The result under test.
+            desired: The expected values (NumPy, or the backend's).
+            dtype: The expected dtype name, or None.
+            rtol: The relative tolerance; None: that of ``dtype``.
+            atol: The absolute tolerance; None: that of ``dtype``.
+            device: The expected device, an array on it, or None.
+            err_msg: Text added to a failure's message.
+        """
         testing.assert_close(actual, desired, backend=self.backend_spec, dtype=dtype, rtol=rtol,
                              atol=atol, device=device, err_msg=err_msg)
 
-    def assert_equal(self, actual, desired, *, dtype=None, device=None, err_msg=""):
+    def assert_equal(self, actual: Any, desired: Any, *, dtype: Optional[str] = None,
+                     device: Any = None, err_msg: str = "") -> None:
+        """:func:`~multisampled.conformance.testing.assert_equal` on the backend under test.
+
+        Args:
+            actual: The result under test.
+            desired: The expected values (NumPy, or the backend's).
+            dtype: The expected dtype name, or None.
+            device: The expected device, an array on it, or None.
+            err_msg: Text added to a failure's message.
+        """
         testing.assert_equal(actual, desired, backend=self.backend_spec, dtype=dtype,
                              device=device, err_msg=err_msg)
 
     @staticmethod
     def logit_bound(p: dict) -> float:
-        """An upper bound on the magnitude of any unmasked logit of problem ``p``."""
+        """An upper bound on the magnitude of any unmasked logit of problem ``p``.
+
+        Args:
+            p: A :func:`~.strategies.sampled_softmax_problem` dict.
+
+        Returns:
+            ``D * max|x| * max|w| + max|b| + max|ln Q|``.
+        """
         x = float(np.max(np.abs(p["inputs"]), initial=0.0))
         w = float(np.max(np.abs(p["full_weights"]), initial=0.0))
         b = float(np.max(np.abs(p["full_biases"]), initial=0.0))
@@ -313,12 +422,28 @@ class KitBase:
 
     def loss_tolerance(self, dtype: str, p: dict) -> tuple:
         """(rtol, atol) for a loss or gradient computed in ``dtype``: rounding errors of the
-        logits grow with their magnitude, so atol does too (losses near 0 have no rtol slack)."""
+        logits grow with their magnitude, so atol does too (losses near 0 have no rtol slack).
+
+        Args:
+            dtype: The dtype name the result is computed in.
+            p: A :func:`~.strategies.sampled_softmax_problem` dict.
+
+        Returns:
+            ``(rtol, atol)``.
+        """
         rtol, atol = testing.tolerances(dtype)
         return rtol, atol + 8.0 * testing.eps(dtype) * (1.0 + self.logit_bound(p))
 
     def tolerances_paddle(self, dtype: str, p: dict) -> tuple:
-        """(rtol, atol) for the Paddle API on :func:`~.strategies.paddle_problem` ``p``."""
+        """(rtol, atol) for the Paddle API on :func:`~.strategies.paddle_problem` ``p``.
+
+        Args:
+            dtype: The dtype name the result is computed in.
+            p: A :func:`~.strategies.paddle_problem` dict.
+
+        Returns:
+            ``(rtol, atol)``.
+        """
         rtol, atol = testing.tolerances(dtype)
         log_q = np.log(np.asarray(p["customized_probabilities"], np.float64))
         scale = float(np.max(np.abs(p["logits"]), initial=0.0))
@@ -326,25 +451,59 @@ class KitBase:
         return rtol, atol + 8.0 * testing.eps(dtype) * (1.0 + scale)
 
     def grad_or_skip(self, fn: Callable, *arrays: Any) -> list:
-        """:meth:`grad`, skipping the test when the backend has no autodiff."""
+        """:meth:`grad`, skipping the test when the backend has no autodiff.
+
+        Args:
+            fn: A function of the arrays returning a 0-d backend array.
+            *arrays: The backend arrays to differentiate with respect to.
+
+        Returns:
+            The gradients (None entries where no gradient flows).
+        """
         grads = self.grad(fn, *arrays)
         if grads is None:
             pytest.skip(f"backend {self.backend!r} has no autodiff (grad() returned None)")
         return list(grads)
 
     def grad_to_numpy(self, g: Any, like: Any) -> np.ndarray:
-        """A gradient as float64 NumPy; None (no gradient flowed) becomes zeros like ``like``."""
+        """A gradient as float64 NumPy; None (no gradient flowed) becomes zeros like ``like``.
+
+        Args:
+            g: A gradient (a backend array) or None.
+            like: An array of the gradient's shape.
+
+        Returns:
+            The float64 NumPy gradient.
+        """
         if g is None:
             return np.zeros(np.shape(like), dtype=np.float64)
         return np.asarray(self.to_numpy(g), dtype=np.float64)
 
     def weighted_sum(self, values: Any, upstream: np.ndarray, dtype: str) -> Any:
-        """``sum(values * upstream)`` on the backend: the scalar to differentiate."""
+        """``sum(values * upstream)`` on the backend: the scalar to differentiate.
+
+        Args:
+            values: A backend array.
+            upstream: NumPy weights of ``values``' shape.
+            dtype: The dtype name ``upstream`` is sent as.
+
+        Returns:
+            A 0-d backend array.
+        """
         xp = self.xp
         up = self.arr(upstream, dtype)
         return xp.sum(values * up)
 
     def rounded(self, value: Any, dtype: str) -> np.ndarray:
+        """:func:`~.strategies.round_to_dtype`.
+
+        Args:
+            value: Host data.
+            dtype: A floating dtype name.
+
+        Returns:
+            The values rounded to ``dtype`` (held in float32 for bfloat16).
+        """
         return round_to_dtype(value, dtype)
 
 

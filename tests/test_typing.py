@@ -119,6 +119,7 @@ ANNOTATED = {
     "multisampled/keras.py": None,
     "multisampled/flax.py": None,
     "conformance/base.py": {"BackendConformance"},
+    "conformance/_kit.py": None,
     "conformance/testing.py": None,
     "conformance/strategies.py": None,
     "conformance/pytest_plugin.py": {"backend_names", "register_profiles"},
