@@ -4,16 +4,28 @@ hits (section 4) and the partitioned lookup (section 6)."""
 from __future__ import annotations
 
 import math
+from typing import Iterable, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from ._common import FLT_MAX, _as_float32_values, _i64, _is_shard_list, _shards_of
 
 
-def log_uniform_prob(classes, range_max):
+def log_uniform_prob(classes: npt.ArrayLike, range_max: int) -> np.ndarray:
     """TF's log-uniform ``P(k) = ln((k+2)/(k+1)) / log1p(R)`` in double, returned as float32.
 
     Section 5.2. Returns float64 values of float32 numbers, shape of ``classes``.
+
+    Args:
+        classes: Class ids >= 0 (integer values).
+        range_max: ``R``, the number of classes (>= 1).
+
+    Returns:
+        ``P(classes)``: float64 values of float32 numbers.
+
+    Raises:
+        ValueError: ``range_max < 1``, ids below 0, or ``classes`` not integer.
     """
     k = _i64(classes, "classes").astype(np.float64)
     if range_max < 1:
@@ -24,10 +36,20 @@ def log_uniform_prob(classes, range_max):
     return _as_float32_values(np.log((k + 2.0) / (k + 1.0)) / log_range)
 
 
-def paddle_log_uniform_prob(classes, range_max):
+def paddle_log_uniform_prob(classes: npt.ArrayLike, range_max: int) -> np.ndarray:
     """Paddle's log-uniform probability: the same formula with ``ln(K+1)`` stored in float32.
 
     Section 10.3 step 1. Returns float64 values of float32 numbers.
+
+    Args:
+        classes: Class ids >= 0 (integer values).
+        range_max: ``K``, the number of classes (>= 1).
+
+    Returns:
+        ``P(classes)``: float64 values of float32 numbers.
+
+    Raises:
+        ValueError: ``range_max < 1``, ids below 0, or ``classes`` not integer.
     """
     k = _i64(classes, "classes").astype(np.float64)
     if range_max < 1:
@@ -38,8 +60,19 @@ def paddle_log_uniform_prob(classes, range_max):
     return _as_float32_values(np.log((k + 2.0) / (k + 1.0)) / log_range_f32)
 
 
-def uniform_prob(classes, range_max):
-    """TF's uniform sampler: ``P(k) = 1/R`` as float32, for every class (section 5.2)."""
+def uniform_prob(classes: npt.ArrayLike, range_max: int) -> np.ndarray:
+    """TF's uniform sampler: ``P(k) = 1/R`` as float32, for every class (section 5.2).
+
+    Args:
+        classes: Class ids (integer values; only their shape is used).
+        range_max: ``R`` (>= 1).
+
+    Returns:
+        ``float32(1/R)`` as float64, of the shape of ``classes``.
+
+    Raises:
+        ValueError: ``range_max < 1``, or ``classes`` not integer.
+    """
     k = _i64(classes, "classes")
     if range_max < 1:
         raise ValueError(f"range_max: expected >= 1, got {range_max}")
@@ -47,20 +80,37 @@ def uniform_prob(classes, range_max):
 
 
 def fixed_unigram_weights(
-    range_max,
-    unigrams=None,
-    vocab_lines=None,
-    distortion=1.0,
-    num_reserved_ids=0,
-    num_shards=1,
-    shard=0,
-):
+    range_max: int,
+    unigrams: Optional[Iterable[float]] = None,
+    vocab_lines: Optional[Iterable[str]] = None,
+    distortion: float = 1.0,
+    num_reserved_ids: int = 0,
+    num_shards: int = 1,
+    shard: int = 0,
+) -> np.ndarray:
     """Weight vector of TF's fixed-unigram sampler (section 5.5, with quirk 13.13).
 
     ``P(k) = w[k] / sum(w)`` over shard-local indices ``k``. Weights are float64
     ``value ** distortion`` (TF keeps them in float32; probabilities agree to float32 rounding).
     ``vocab_lines`` are the lines of a vocabulary file: empty lines are skipped, the value is the
     last comma-separated field.
+
+    Args:
+        range_max: The shard-local number of weights the sampler must end with.
+        unigrams: The classes' counts (exactly one of ``unigrams`` and ``vocab_lines``).
+        vocab_lines: A vocabulary file's lines.
+        distortion: The power applied to every count.
+        num_reserved_ids: Leading ids of weight 0.
+        num_shards: The number of shards of the vocabulary.
+        shard: This shard's index, ``0 <= shard < num_shards``.
+
+    Returns:
+        The float64 weights ``[range_max]`` of this shard.
+
+    Raises:
+        ValueError: Both or neither of ``unigrams`` and ``vocab_lines``; a bad ``shard``; a
+            vocabulary line whose last field is not a number; a negative count; a weight
+            count other than ``range_max``.
     """
     if (unigrams is None) == (vocab_lines is None):
         raise ValueError(
@@ -103,11 +153,22 @@ def fixed_unigram_weights(
     return np.asarray(weights, dtype=np.float64)
 
 
-def learned_unigram_weights(range_max, previous_true_classes=()):
+def learned_unigram_weights(range_max: int,
+                            previous_true_classes: Iterable[npt.ArrayLike] = ()) -> np.ndarray:
     """Weights of TF's learned-unigram sampler before a call (section 5.2).
 
     Every weight starts at 1; each entry of each earlier call's ``true_classes`` (a sequence of
     ``[B, T]`` arrays, repeats counted) adds 1. The 2^31-1 cap is not modelled.
+
+    Args:
+        range_max: The number of classes.
+        previous_true_classes: The ``true_classes`` of the earlier calls, in order.
+
+    Returns:
+        The float64 weights ``[range_max]``.
+
+    Raises:
+        ValueError: A ``true_classes`` that is not integer.
     """
     weights = np.ones(range_max, dtype=np.float64)
     for batch in previous_true_classes:
@@ -116,12 +177,20 @@ def learned_unigram_weights(range_max, previous_true_classes=()):
     return weights
 
 
-def expected_count(p, num_tries, num_sampled):
+def expected_count(p: npt.ArrayLike, num_tries: int, num_sampled: int) -> np.ndarray:
     """TF's ``ExpectedCountHelper`` (section 5.4), evaluated in float32 like TF.
 
     ``S * p`` when ``num_tries == num_sampled`` (no rejection), else
     ``-expm1(num_tries * log1p(-p))``; every intermediate is rounded to float32.
     Returns float64 values of float32 numbers.
+
+    Args:
+        p: Probabilities of the classes.
+        num_tries: The draws the unique sampler consumed.
+        num_sampled: ``S``.
+
+    Returns:
+        The expected counts, float64 values of float32 numbers.
     """
     p32 = np.asarray(p, dtype=np.float64).astype(np.float32)
     if num_tries == num_sampled:
@@ -133,12 +202,22 @@ def expected_count(p, num_tries, num_sampled):
     return (-np.expm1(product_f32)).astype(np.float32).astype(np.float64)
 
 
-def unique_sampling_trace(draws, num_sampled):
+def unique_sampling_trace(draws: npt.ArrayLike, num_sampled: int) -> tuple[np.ndarray, int]:
     """TF's unique sampling loop (section 5.3) applied to a given sequence of draws.
 
     Keeps a draw only if it has not been kept before, stops once ``num_sampled`` distinct values
     are kept. Returns ``(candidates int64 [S], num_tries)`` where ``num_tries`` counts every
     draw consumed, rejected repeats included.
+
+    Args:
+        draws: The sampler's draws in order (integer values).
+        num_sampled: ``S``, the number of distinct values to keep.
+
+    Returns:
+        ``(candidates, num_tries)``.
+
+    Raises:
+        ValueError: Fewer than ``num_sampled`` distinct draws, or ``draws`` not integer.
     """
     kept = []
     seen = set()
@@ -163,12 +242,24 @@ def unique_sampling_trace(draws, num_sampled):
 # accidental hits (section 4)
 
 
-def accidental_hits(true_classes, sampled_candidates):
+def accidental_hits(true_classes: npt.ArrayLike, sampled_candidates: npt.ArrayLike
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TF's ``compute_accidental_hits``: ``(indices int32, ids int64, weights float32)``.
 
     A candidate value that occurs several times maps to its LAST position only. Rows are scanned
     in order, and within a row the true columns in order; a repeated true label emits its pair
     once per repetition.
+
+    Args:
+        true_classes: ``[B, T]`` integer labels.
+        sampled_candidates: ``[S]`` integer candidates.
+
+    Returns:
+        The hits' rows, their candidate positions and ``-FLT_MAX`` weights.
+
+    Raises:
+        ValueError: ``true_classes`` not 2-D or ``sampled_candidates`` not 1-D, or either not
+            integer.
     """
     true_classes = _i64(true_classes, "true_classes")
     candidates = _i64(sampled_candidates, "sampled_candidates")
@@ -232,8 +323,22 @@ def _locate(shard_rows, ids, partition_strategy):
     return places
 
 
-def embedding_lookup(params, ids, partition_strategy="div"):
-    """Rows of ``params`` (one array or a list of shards) for ``ids``: shape ids.shape + row shape."""
+def embedding_lookup(params: npt.ArrayLike, ids: npt.ArrayLike,
+                     partition_strategy: str = "div") -> np.ndarray:
+    """Rows of ``params`` (one array or a list of shards) for ``ids``: shape ids.shape + row shape.
+
+    Args:
+        params: One table, or a Python list of shards.
+        ids: Integer global row ids.
+        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard, as TF).
+
+    Returns:
+        The float64 rows.
+
+    Raises:
+        ValueError: An empty shard list, a non-real table, an unknown strategy with several
+            shards, "div" with fewer rows than shards, or an id outside the table.
+    """
     shards = _shards_of(params, "params")
     ids_arr = _i64(ids, "ids")
     places = _locate([s.shape[0] for s in shards], ids_arr, partition_strategy)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from ._common import (
     PADDLE_CLAMP,
@@ -20,8 +22,22 @@ from ._common import (
 from ._distributions import paddle_log_uniform_prob
 
 
-def paddle_adjust_prob(p, num_samples, num_tries, dtype="float32"):
-    """Paddle's ``adjust_prob`` in the logits dtype (same formula as section 5.4)."""
+def paddle_adjust_prob(p: npt.ArrayLike, num_samples: int, num_tries: int,
+                       dtype: str = "float32") -> np.ndarray:
+    """Paddle's ``adjust_prob`` in the logits dtype (same formula as section 5.4).
+
+    Args:
+        p: Probabilities of the samples.
+        num_samples: ``S``, the number of negatives.
+        num_tries: The draws Paddle's sampler consumed.
+        dtype: The logits' dtype, ``"float32"`` or ``"float64"``.
+
+    Returns:
+        The adjusted probabilities, float64 values of ``dtype`` numbers.
+
+    Raises:
+        ValueError: Another ``dtype``.
+    """
     np_dtype = np.dtype(dtype)
     if np_dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
@@ -40,13 +56,28 @@ def paddle_adjust_prob(p, num_samples, num_tries, dtype="float32"):
     return np.asarray(q, dtype=np_dtype).astype(np.float64)
 
 
-def paddle_samples(label, negatives, num_tries, range_max, dtype="float32"):
+def paddle_samples(label: npt.ArrayLike, negatives: npt.ArrayLike, num_tries: int,
+                   range_max: int, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
     """Paddle's non-customized ``Samples`` and ``Probabilities`` (section 10.3 step 1).
 
     Row ``i`` is ``label[i, :]`` followed by the shared ``negatives``; every entry's probability
     is Paddle's log-uniform ``P`` (float32), converted to ``dtype`` and adjusted with
     ``num_samples = len(negatives)``. Returns ``(samples int64 [N, T+S], probabilities
     float64 [N, T+S])``, the latter holding values of ``dtype``.
+
+    Args:
+        label: ``[N, T]`` integer labels.
+        negatives: ``[S]`` integer negatives shared by the rows.
+        num_tries: The draws Paddle's sampler consumed.
+        range_max: ``K``, the number of classes.
+        dtype: The logits' dtype, ``"float32"`` or ``"float64"``.
+
+    Returns:
+        ``(samples, probabilities)``.
+
+    Raises:
+        ValueError: ``label`` not 2-D or ``negatives`` not 1-D (or either not integer), ids
+            below 0, ``range_max < 1``, or another ``dtype``.
     """
     label = _i64(label, "label")
     negatives = _i64(negatives, "negatives")
@@ -68,8 +99,25 @@ def _paddle_clamp(x):
     return x
 
 
-def paddle_sampled_logits(logits, label, samples, probabilities, *, remove_accidental_hits=True):
-    """Paddle's ``SampledLogits`` (section 10.3 steps 2-4), ``[N, T+S]``."""
+def paddle_sampled_logits(logits: npt.ArrayLike, label: npt.ArrayLike, samples: npt.ArrayLike,
+                          probabilities: npt.ArrayLike, *,
+                          remove_accidental_hits: bool = True) -> np.ndarray:
+    """Paddle's ``SampledLogits`` (section 10.3 steps 2-4), ``[N, T+S]``.
+
+    Args:
+        logits: ``[N, K]`` full logits.
+        label: ``[N, T]`` integer labels (their shape gives ``T``).
+        samples: ``[N, T+S]`` integer samples in ``[0, K)``, the labels first.
+        probabilities: ``[N, T+S]`` probabilities of the samples.
+        remove_accidental_hits: Whether sampled columns equal to a true sample lose ``1e20``.
+
+    Returns:
+        The float64 sampled logits, clamped as Paddle clamps them.
+
+    Raises:
+        ValueError: Shapes that do not fit, samples outside ``[0, K)``, or arguments that are
+            not real (integer) arrays.
+    """
     logits = _f64(logits, "logits")
     label = _i64(label, "label")
     samples = _i64(samples, "samples")
@@ -106,12 +154,27 @@ def _paddle_clipped(row):
     return np.maximum(shifted, PADDLE_SHIFTED_LOGIT_FLOOR)
 
 
-def paddle_sampled_softmax(logits, label, samples, probabilities, *, remove_accidental_hits=True):
+def paddle_sampled_softmax(logits: npt.ArrayLike, label: npt.ArrayLike,
+                           samples: npt.ArrayLike, probabilities: npt.ArrayLike, *,
+                           remove_accidental_hits: bool = True) -> np.ndarray:
     """Paddle's ``sampled_softmax_with_cross_entropy`` with given samples, ``[N, 1]``.
 
     Cross entropy on the -64-clipped, max-shifted logits (section 10.3a). For ``T > 1`` (where
     Paddle's own layer fails, section 10.5) every true column carries ``1/T``: the loss is the
     mean over the true columns of ``-log softmax``.
+
+    Args:
+        logits: ``[N, K]`` full logits.
+        label: ``[N, T]`` integer labels.
+        samples: ``[N, T+S]`` integer samples, the labels first.
+        probabilities: ``[N, T+S]`` probabilities of the samples.
+        remove_accidental_hits: Whether hits are masked.
+
+    Returns:
+        The float64 loss ``[N, 1]``.
+
+    Raises:
+        ValueError: As :func:`paddle_sampled_logits`.
     """
     z = paddle_sampled_logits(
         logits, label, samples, probabilities, remove_accidental_hits=remove_accidental_hits
@@ -126,12 +189,28 @@ def paddle_sampled_softmax(logits, label, samples, probabilities, *, remove_acci
 
 
 def paddle_sampled_softmax_grad(
-    logits, label, samples, probabilities, *, remove_accidental_hits=True, upstream=None
-):
+    logits: npt.ArrayLike, label: npt.ArrayLike, samples: npt.ArrayLike,
+    probabilities: npt.ArrayLike, *, remove_accidental_hits: bool = True,
+    upstream: Optional[npt.ArrayLike] = None,
+) -> np.ndarray:
     """d ``sum(upstream * loss)`` / d ``logits`` ``[N, K]``: scatter-add of ``softmax - y``.
 
     The softmax is that of the clipped logits; neither the clip, the mask nor the clamps are
     differentiated (section 11).
+
+    Args:
+        logits: ``[N, K]`` full logits.
+        label: ``[N, T]`` integer labels.
+        samples: ``[N, T+S]`` integer samples, the labels first.
+        probabilities: ``[N, T+S]`` probabilities of the samples.
+        remove_accidental_hits: Whether hits are masked.
+        upstream: ``[N]`` weights of the rows' losses; None: ones.
+
+    Returns:
+        The float64 gradient ``[N, K]``.
+
+    Raises:
+        ValueError: As :func:`paddle_sampled_logits`, or ``upstream`` not of ``N`` values.
     """
     z = paddle_sampled_logits(
         logits, label, samples, probabilities, remove_accidental_hits=remove_accidental_hits
@@ -153,8 +232,22 @@ def paddle_sampled_softmax_grad(
 # oracle
 
 
-def full_softmax_cross_entropy(weights, biases, labels_1col, inputs):
-    """Full softmax cross entropy over all classes, ``[B]`` (a shard list is concatenated)."""
+def full_softmax_cross_entropy(weights: npt.ArrayLike, biases: npt.ArrayLike,
+                               labels_1col: npt.ArrayLike, inputs: npt.ArrayLike) -> np.ndarray:
+    """Full softmax cross entropy over all classes, ``[B]`` (a shard list is concatenated).
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in "div" order.
+        biases: ``[C]``, or a list of shards.
+        labels_1col: ``[B]`` or ``[B, 1]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+
+    Returns:
+        The float64 loss of each row, ``[B]``.
+
+    Raises:
+        ValueError: An empty shard list, or arguments that are not real (integer) arrays.
+    """
     w = np.concatenate(_shards_of(weights, "weights"), axis=0)
     b = np.concatenate(_shards_of(biases, "biases"), axis=0)
     labels = _i64(labels_1col, "labels_1col").reshape(-1)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from typing import Any, Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from ._common import _i64
 from ._distributions import expected_count, log_uniform_prob
@@ -69,21 +71,46 @@ def _word(value, name):
     return value
 
 
-def threefry2x32(key0, key1, c0, c1):
+def threefry2x32(key0: int, key1: int, c0: int, c1: int) -> tuple[int, int]:
     """Threefry-2x32 with 20 rounds: the counter ``(c0, c1)`` encrypted under ``(key0, key1)``.
 
     All four are ints in ``[0, 2**32)``; returns ``(x0, x1)``, two such ints. Random123's
     function, which ``jax.random`` also uses (see :data:`THREEFRY2X32_KAT`).
+
+    Args:
+        key0: The key's first word.
+        key1: The key's second word.
+        c0: The counter's first word.
+        c1: The counter's second word.
+
+    Returns:
+        ``(x0, x1)``.
+
+    Raises:
+        ValueError: A word that is not an int in ``[0, 2**32)`` (bools refused).
     """
     words = [_word(v, n) for v, n in zip((key0, key1, c0, c1), ("key0", "key1", "c0", "c1"))]
     return _threefry_rounds(*words)
 
 
-def threefry2x32_array(key0, key1, c0, c1):
+def threefry2x32_array(key0: npt.ArrayLike, key1: npt.ArrayLike, c0: npt.ArrayLike,
+                       c1: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """:func:`threefry2x32` elementwise over broadcast NumPy integer arrays (or ints).
 
     Every value must lie in ``[0, 2**32)``. Returns ``(x0, x1)`` as uint64 arrays of the
     broadcast shape (at least one dimension) holding 32-bit values.
+
+    Args:
+        key0: The keys' first words.
+        key1: The keys' second words.
+        c0: The counters' first words.
+        c1: The counters' second words.
+
+    Returns:
+        ``(x0, x1)``.
+
+    Raises:
+        ValueError: A non-integer array or a value outside ``[0, 2**32)``.
     """
     words = []
     for value, name in zip((key0, key1, c0, c1), ("key0", "key1", "c0", "c1")):
@@ -94,11 +121,24 @@ def threefry2x32_array(key0, key1, c0, c1):
     return _threefry_rounds(*np.broadcast_arrays(*words))
 
 
-def sampler_draws(key, call_index, start, count):
+def sampler_draws(key: Sequence[int], call_index: int, start: int, count: int) -> list[int]:
     """``X = x0 * 2**32 + x1`` of draws ``start .. start+count-1`` of one sampler call.
 
     ``key``: ``(key0, key1)``; draw ``i`` of call ``call_index`` is the counter
     ``(call_index, i)``. Returns a list of Python ints in ``[0, 2**64)``.
+
+    Args:
+        key: ``(key0, key1)``, ints in ``[0, 2**32)``.
+        call_index: The call's index, an int in ``[0, 2**32)``.
+        start: The first draw's index.
+        count: The number of draws.
+
+    Returns:
+        The draws ``X``.
+
+    Raises:
+        ValueError: A key word or call index outside ``[0, 2**32)``, or draws outside the
+            32-bit draw counter.
     """
     key0, key1 = (_word(k, "key") for k in key)
     call_index = _word(call_index, "call_index")
@@ -119,11 +159,20 @@ def _draw_stream(key, call_index):
         block = min(2 * block, 2**16)
 
 
-def cdf_threshold_ints(cdf):
+def cdf_threshold_ints(cdf: npt.ArrayLike) -> list[int]:
     """64-bit fixed-point thresholds ``rint(clip(cdf, 0, 1) * 2**64)`` of float64 CDF values.
 
     Python ints; values that reach ``2**64`` (which no draw can reach) are dropped. A draw ``X``
     falls in class ``k`` = the number of thresholds ``<= X``.
+
+    Args:
+        cdf: Non-decreasing CDF values (without the final 1).
+
+    Returns:
+        The thresholds.
+
+    Raises:
+        ValueError: ``cdf`` decreases somewhere.
     """
     scaled = np.rint(np.clip(np.asarray(cdf, dtype=np.float64), 0.0, 1.0) * 2.0**64)
     thresholds = [int(v) for v in scaled.tolist() if v < 2.0**64]
@@ -132,13 +181,27 @@ def cdf_threshold_ints(cdf):
     return thresholds
 
 
-def fixed_unigram_weights_float32(unigrams, distortion=1.0, num_reserved_ids=0, num_shards=1,
-                                  shard=0):
+def fixed_unigram_weights_float32(unigrams: Iterable[float], distortion: float = 1.0,
+                                  num_reserved_ids: int = 0, num_shards: int = 1,
+                                  shard: int = 0) -> np.ndarray:
     """The fixed-unigram weights ``wv`` in float32, as TensorFlow holds them (section 5.5).
 
     Reserved ids of this shard get 0 (no power applied); every kept unigram (entries whose
     running id, starting at the number of this shard's reserved ids, is ``shard`` mod
     ``num_shards``) becomes ``float32(value) ** float32(distortion)`` in float32.
+
+    Args:
+        unigrams: The classes' counts.
+        distortion: The power applied to every count.
+        num_reserved_ids: Leading ids of weight 0.
+        num_shards: The number of shards of the vocabulary.
+        shard: This shard's index, ``0 <= shard < num_shards``.
+
+    Returns:
+        The float32 weights of this shard.
+
+    Raises:
+        ValueError: A bad ``shard``, or a count that is negative or not finite.
     """
     if num_shards < 1 or not 0 <= shard < num_shards:
         raise ValueError(f"shard: expected 0 <= shard < num_shards={num_shards}, got {shard}")
@@ -228,7 +291,8 @@ def _sampler_parts(kind, range_max, dist_args):
     return build(range_max, **dist_args)
 
 
-def reference_probabilities(kind, classes, range_max, **dist_args):
+def reference_probabilities(kind: str, classes: npt.ArrayLike, range_max: int,
+                            **dist_args: Any) -> np.ndarray:
     """The float32 ``P(k)`` of ``classes`` under sampler ``kind`` (float64 values of float32s).
 
     ``kind``: "uniform" (``1/R``), "log_uniform" (``ln((k+2)/(k+1)) / log1p(R)`` in float64),
@@ -236,6 +300,20 @@ def reference_probabilities(kind, classes, range_max, **dist_args):
     ``unigrams``, ``distortion``, ``num_reserved_ids``, ``num_shards``, ``shard``) or
     "learned_unigram" (``float32(count[k]) / float32(sum(counts))``; ``dist_args`` ``counts``,
     all ones by default).
+
+    Args:
+        kind: The sampler's name.
+        classes: Integer class ids in ``[0, range_max)``.
+        range_max: ``R``, the number of classes (>= 1).
+        **dist_args: The sampler's distribution arguments.
+
+    Returns:
+        ``P(classes)``: float64 values of float32 numbers.
+
+    Raises:
+        ValueError: An unknown ``kind`` or argument, ``unigrams`` missing for
+            "fixed_unigram", ``range_max < 1``, ids outside ``[0, range_max)``, bad weights
+            or counts.
     """
     _, prob, _ = _sampler_parts(kind, range_max, dist_args)
     k = _i64(classes, "classes")
@@ -244,7 +322,9 @@ def reference_probabilities(kind, classes, range_max, **dist_args):
     return prob(k).astype(np.float64)
 
 
-def reference_candidates(kind, key, call_index, num_sampled, unique, range_max, **dist_args):
+def reference_candidates(kind: str, key: Sequence[int], call_index: int, num_sampled: int,
+                         unique: bool, range_max: int,
+                         **dist_args: Any) -> tuple[np.ndarray, int]:
     """``(candidates int64 [S], num_tries)`` of one sampler call (section 5.3).
 
     Draw ``i`` of the call is :func:`sampler_draws` ``(key, call_index, i)``; its class is
@@ -255,6 +335,22 @@ def reference_candidates(kind, key, call_index, num_sampled, unique, range_max, 
     TensorFlow's loop, keeping a draw's class iff it is new, until ``S`` are kept, in order of
     first draw; ``num_tries`` counts every draw up to the one that completed the set.
     ``dist_args`` as in :func:`reference_probabilities`.
+
+    Args:
+        kind: The sampler's name.
+        key: ``(key0, key1)``.
+        call_index: The call's index.
+        num_sampled: ``S`` (>= 1).
+        unique: Whether the candidates are distinct.
+        range_max: ``R``, the number of classes (>= 1).
+        **dist_args: The sampler's distribution arguments.
+
+    Returns:
+        ``(candidates, num_tries)``.
+
+    Raises:
+        ValueError: As :func:`reference_probabilities`; ``num_sampled < 1``; unique sampling of
+            more classes than have ``P > 0``, or not done within ``2**32`` draws.
     """
     to_class, _, support = _sampler_parts(kind, range_max, dist_args)
     if num_sampled < 1:
@@ -278,12 +374,27 @@ def reference_candidates(kind, key, call_index, num_sampled, unique, range_max, 
     raise ValueError(f"unique sampling found {len(kept)} of {num_sampled} classes in 2**32 draws")
 
 
-def reference_expected_counts(kind, classes, num_sampled, num_tries, range_max, **dist_args):
+def reference_expected_counts(kind: str, classes: npt.ArrayLike, num_sampled: int,
+                              num_tries: int, range_max: int, **dist_args: Any) -> np.ndarray:
     """TensorFlow's expected counts of ``classes`` for a call with ``num_tries`` (section 5.4).
 
     :func:`expected_count` of :func:`reference_probabilities`: ``S * P`` when
     ``num_tries == S``, else ``-expm1(num_tries * log1p(-P))``, in float32. Returns float64
     values of float32 numbers, shape of ``classes``.
+
+    Args:
+        kind: The sampler's name.
+        classes: Integer class ids in ``[0, range_max)``.
+        num_sampled: ``S``.
+        num_tries: The draws the call consumed.
+        range_max: ``R``, the number of classes.
+        **dist_args: The sampler's distribution arguments.
+
+    Returns:
+        The expected counts.
+
+    Raises:
+        ValueError: As :func:`reference_probabilities`.
     """
     p = reference_probabilities(kind, classes, range_max, **dist_args)
     return expected_count(p, num_tries, num_sampled)

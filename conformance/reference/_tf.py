@@ -4,8 +4,10 @@ rank_sampled_softmax_loss (section 7)."""
 from __future__ import annotations
 
 import math
+from typing import Optional, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from ._common import FLT_MAX, _f64, _i64, _logsumexp, _shards_of, _softmax, _upstream_vector
 from ._distributions import _scatter_add, accidental_hits, embedding_lookup
@@ -33,17 +35,38 @@ def _parse_common(labels, inputs, sampled_values):
 
 
 def sampled_logits(
-    weights,
-    biases,
-    labels,
-    inputs,
-    sampled_values,
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
     *,
-    subtract_log_q=True,
-    remove_accidental_hits=False,
-    partition_strategy="div",
-):
-    """TF's ``_compute_sampled_logits`` (section 3): ``(logits [B, T+S], labels [B, T+S])``."""
+    subtract_log_q: bool = True,
+    remove_accidental_hits: bool = False,
+    partition_strategy: str = "div",
+) -> tuple[np.ndarray, np.ndarray]:
+    """TF's ``_compute_sampled_logits`` (section 3): ``(logits [B, T+S], labels [B, T+S])``.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        labels: ``[B, T]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        subtract_log_q: Whether ``ln Q`` is subtracted.
+        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
+        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+
+    Returns:
+        ``(logits, labels)``, float64.
+
+    Raises:
+        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
+            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
+            non-integer ids or non-real arrays, an empty shard list, an unknown
+            ``partition_strategy`` with several shards, or an id outside the table.
+    """
     labels, inputs, candidates, true_count, sampled_count = _parse_common(
         labels, inputs, sampled_values
     )
@@ -94,16 +117,36 @@ def sampled_logits(
 
 
 def sampled_softmax_loss(
-    weights,
-    biases,
-    labels,
-    inputs,
-    sampled_values,
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
     *,
-    remove_accidental_hits=True,
-    partition_strategy="div",
-):
-    """TF's ``sampled_softmax_loss`` (section 2.3): soft-label softmax cross entropy, ``[B]``."""
+    remove_accidental_hits: bool = True,
+    partition_strategy: str = "div",
+) -> np.ndarray:
+    """TF's ``sampled_softmax_loss`` (section 2.3): soft-label softmax cross entropy, ``[B]``.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        labels: ``[B, T]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
+        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+
+    Returns:
+        The float64 loss of each example, ``[B]``.
+
+    Raises:
+        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
+            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
+            non-integer ids or non-real arrays, an empty shard list, an unknown
+            ``partition_strategy`` with several shards, or an id outside the table.
+    """
     logits, soft_labels = sampled_logits(
         weights,
         biases,
@@ -137,16 +180,36 @@ def _sigmoid(z):
 
 
 def nce_loss(
-    weights,
-    biases,
-    labels,
-    inputs,
-    sampled_values,
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
     *,
-    remove_accidental_hits=False,
-    partition_strategy="div",
-):
-    """TF's ``nce_loss`` (section 9): summed sigmoid cross entropy over ``T+S`` columns, ``[B]``."""
+    remove_accidental_hits: bool = False,
+    partition_strategy: str = "div",
+) -> np.ndarray:
+    """TF's ``nce_loss`` (section 9): summed sigmoid cross entropy over ``T+S`` columns, ``[B]``.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        labels: ``[B, T]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
+        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+
+    Returns:
+        The float64 loss of each example, ``[B]``.
+
+    Raises:
+        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
+            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
+            non-integer ids or non-real arrays, an empty shard list, an unknown
+            ``partition_strategy`` with several shards, or an id outside the table.
+    """
     logits, targets = sampled_logits(
         weights,
         biases,
@@ -202,20 +265,41 @@ def _logit_grad_to_params(
 
 
 def sampled_softmax_loss_grad(
-    weights,
-    biases,
-    labels,
-    inputs,
-    sampled_values,
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
     *,
-    remove_accidental_hits=True,
-    partition_strategy="div",
-    upstream=None,
-):
+    remove_accidental_hits: bool = True,
+    partition_strategy: str = "div",
+    upstream: Optional[npt.ArrayLike] = None,
+) -> dict:
     """Analytic gradient of ``sum(upstream * sampled_softmax_loss(...))``.
 
     Returns ``{"weights", "biases", "inputs"}``; a shard list gets a list of per-shard
     gradients. Sampled values and labels carry no gradient; masked columns get 0.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        labels: ``[B, T]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
+        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+        upstream: ``[B]`` weights of the examples' losses; None: ones.
+
+    Returns:
+        The float64 gradients by name.
+
+    Raises:
+        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
+            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
+            non-integer ids or non-real arrays, an empty shard list, an unknown
+            ``partition_strategy`` with several shards, or an id outside the table; ``upstream``
+            not of ``B`` values.
     """
     logits, soft_labels = sampled_logits(
         weights,
@@ -238,17 +322,39 @@ def sampled_softmax_loss_grad(
 
 
 def nce_loss_grad(
-    weights,
-    biases,
-    labels,
-    inputs,
-    sampled_values,
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
     *,
-    remove_accidental_hits=False,
-    partition_strategy="div",
-    upstream=None,
-):
-    """Analytic gradient of ``sum(upstream * nce_loss(...))``: ``d/dz = sigmoid(z) - y``."""
+    remove_accidental_hits: bool = False,
+    partition_strategy: str = "div",
+    upstream: Optional[npt.ArrayLike] = None,
+) -> dict:
+    """Analytic gradient of ``sum(upstream * nce_loss(...))``: ``d/dz = sigmoid(z) - y``.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        labels: ``[B, T]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
+        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+        upstream: ``[B]`` weights of the examples' losses; None: ones.
+
+    Returns:
+        ``{"weights", "biases", "inputs"}``: the float64 gradients (a list per shard list).
+
+    Raises:
+        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
+            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
+            non-integer ids or non-real arrays, an empty shard list, an unknown
+            ``partition_strategy`` with several shards, or an id outside the table; ``upstream``
+            not of ``B`` values.
+    """
     logits, targets = sampled_logits(
         weights,
         biases,
@@ -275,19 +381,36 @@ def nce_loss_grad(
 
 
 def rank_resample(
-    weights,
-    biases,
-    inputs,
-    sampled_values,
-    num_resampled,
-    resampling_temperature,
-    partition_strategy="div",
-):
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
+    num_resampled: int,
+    resampling_temperature: float,
+    partition_strategy: str = "div",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TF's ``_rank_resample``: keep the ``num_resampled`` highest-scoring candidates.
 
     ``r(c) = lse_j(w_c . x_j / tau) + b_c / tau`` over the batch rows ``j``. The kept candidates
     come in decreasing score order, ties toward the lower position. ``true_expected_count`` is
     passed through; the sampled expected counts follow their candidates.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        num_resampled: How many candidates to keep, ``0 < num_resampled < S``.
+        resampling_temperature: ``tau``.
+        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+
+    Returns:
+        ``(candidates, true_expected_count, sampled_expected_count)`` of the kept candidates.
+
+    Raises:
+        ValueError: ``num_resampled`` not in ``(0, S)``, non-integer candidates, non-real arrays,
+            or a candidate outside the table.
     """
     inputs = _f64(inputs, "inputs")
     candidates = _i64(sampled_values[0], "sampled_values[0]")
@@ -328,18 +451,38 @@ def _check_rank_args(sampled_values, num_resampled, partition_strategy):
 
 
 def rank_sampled_softmax_loss(
-    weights,
-    biases,
-    labels,
-    inputs,
-    sampled_values,
-    num_resampled,
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
+    num_resampled: int,
     *,
-    resampling_temperature=1.0,
-    remove_accidental_hits=True,
-    partition_strategy="div",
-):
-    """TF contrib ``rank_sampled_softmax_loss`` (section 7) with given first-phase values."""
+    resampling_temperature: float = 1.0,
+    remove_accidental_hits: bool = True,
+    partition_strategy: str = "div",
+) -> np.ndarray:
+    """TF contrib ``rank_sampled_softmax_loss`` (section 7) with given first-phase values.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        labels: ``[B, T]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        num_resampled: How many first-phase candidates to keep (fewer than ``S``).
+        resampling_temperature: ``tau`` of the scores.
+        remove_accidental_hits: Whether kept candidates equal to a row's label are masked.
+        partition_strategy: ``"div"`` or ``"mod"`` (checked even for one shard).
+
+    Returns:
+        The float64 loss of each example, ``[B]``.
+
+    Raises:
+        ValueError: ``num_resampled >= S`` or not above 0, an unknown ``partition_strategy``, or as
+            :func:`sampled_softmax_loss`.
+    """
     _check_rank_args(sampled_values, num_resampled, partition_strategy)
     resampled = rank_resample(
         weights, biases, inputs, sampled_values, num_resampled, resampling_temperature,
@@ -352,19 +495,40 @@ def rank_sampled_softmax_loss(
 
 
 def rank_sampled_softmax_loss_grad(
-    weights,
-    biases,
-    labels,
-    inputs,
-    sampled_values,
-    num_resampled,
+    weights: npt.ArrayLike,
+    biases: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    inputs: npt.ArrayLike,
+    sampled_values: Sequence[npt.ArrayLike],
+    num_resampled: int,
     *,
-    resampling_temperature=1.0,
-    remove_accidental_hits=True,
-    partition_strategy="div",
-    upstream=None,
-):
-    """Gradient of ``sum(upstream * rank_sampled_softmax_loss(...))``; scores carry none."""
+    resampling_temperature: float = 1.0,
+    remove_accidental_hits: bool = True,
+    partition_strategy: str = "div",
+    upstream: Optional[npt.ArrayLike] = None,
+) -> dict:
+    """Gradient of ``sum(upstream * rank_sampled_softmax_loss(...))``; scores carry none.
+
+    Args:
+        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
+        biases: ``[C]``, or a list of shards.
+        labels: ``[B, T]`` integer labels.
+        inputs: ``[B, D]`` inputs.
+        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
+            counts broadcasting to ``[B, T]`` and ``[S]``.
+        num_resampled: How many first-phase candidates to keep (fewer than ``S``).
+        resampling_temperature: ``tau`` of the scores.
+        remove_accidental_hits: Whether kept candidates equal to a row's label are masked.
+        partition_strategy: ``"div"`` or ``"mod"`` (checked even for one shard).
+        upstream: ``[B]`` weights of the examples' losses; None: ones.
+
+    Returns:
+        ``{"weights", "biases", "inputs"}``: the float64 gradients.
+
+    Raises:
+        ValueError: ``num_resampled >= S`` or not above 0, an unknown ``partition_strategy``, or as
+            :func:`sampled_softmax_loss`; ``upstream`` not of ``B`` values.
+    """
     _check_rank_args(sampled_values, num_resampled, partition_strategy)
     resampled = rank_resample(
         weights, biases, inputs, sampled_values, num_resampled, resampling_temperature,
