@@ -3,7 +3,8 @@
 Shape (default): B=512, D=128, C=100,000, S=1,024, float32, default log-uniform unique sampler,
 accidental hits removed. Both sides sample inside the timed call. Frameworks at their defaults
 (no thread or precision settings are changed). Prints one JSON line; ``meets_target`` is
-``numpy_fwd_ms <= tf_eager_fwd_ms``.
+``numpy_fwd_ms <= tf_eager_fwd_ms``. The 1-minute load average is recorded before and after:
+timings on a shared machine are noisy, so compare rows of one run.
 
 Usage: python benchmarks/bench_numpy.py [B D C S] [--repeat N]
 Needs ``tensorflow-cpu`` for the anchor (otherwise the anchor fields are null).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -20,6 +22,14 @@ import time
 import numpy as np
 
 import multisampled
+
+
+def _load():
+    # other work on the machine skews every row: record it (compare rows of one run only)
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def median_ms(fn, repeat: int, warmup: int = 3) -> float:
@@ -48,8 +58,9 @@ def main() -> None:
     res: dict = {
         "benchmark": "sampled_softmax_loss forward",
         "B": B, "D": D, "C": C, "S": S, "dtype": "float32",
-        "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
+        "machine": platform.machine(), "cpus": os.cpu_count(),
         "numpy": np.__version__, "multisampled": multisampled.__version__,
+        "loadavg_1m_before": _load(),
     }
     res["numpy_fwd_ms"] = median_ms(
         lambda: multisampled.sampled_softmax_loss(W, b, y, x, S, C, seed=1), args.repeat
@@ -66,6 +77,7 @@ def main() -> None:
             lambda: tf.nn.sampled_softmax_loss(tW, tb, ty, tx, S, C, seed=1).numpy(), args.repeat
         )
         res["meets_target"] = res["numpy_fwd_ms"] <= res["tf_eager_fwd_ms"]
+    res["loadavg_1m_after"] = _load()
     print(json.dumps(res))
 
 
