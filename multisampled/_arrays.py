@@ -19,10 +19,18 @@ def device_of(x: Any) -> Any:
 def static_dim(x: Any, axis: int) -> Any:
     """``x.shape[axis]`` as an int, or None where the size is not known while tracing
     (a ``None`` batch dimension of a ``tf.function`` signature)."""
-    n = x.shape[axis]
+    return static_size(x.shape[axis])
+
+
+def static_size(n: Any) -> Any:
+    """A shape entry as an int, or None where it is not known while tracing: ``None`` (TF) or
+    a symbolic size (``jax.export``'s, whose ``int()`` raises JAX's
+    ``InconclusiveDimensionOperation``, not a ``TypeError``)."""
     if n is None:
         return None
+    if isinstance(n, int):
+        return n
     try:
         return int(n)
-    except TypeError:  # a symbolic size
+    except Exception:  # a symbolic size
         return None

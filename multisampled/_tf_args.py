@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from ._arrays import static_dim
+from ._arrays import static_dim, static_size
 from ._checks import (
     broadcasts_to,
     check_bool,
@@ -176,7 +176,8 @@ def check_sampled_values(
     check_floating(ctx, names[1], true_count)
     check_floating(ctx, names[2], sampled_count)
     target = (1 if batch is None else batch, num_true)
-    true_shape = tuple(1 if n is None else n for n in true_count.shape)
+    true_shape = tuple(1 if static_size(n) is None else static_size(n)
+                       for n in true_count.shape)
     if counts_used and not broadcasts_to(true_shape, target):
         raise ValueError(
             f"{names[1]} must broadcast to [batch_size, num_true] = {list(target)}, got shape "
