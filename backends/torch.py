@@ -133,6 +133,15 @@ class Torch(plugin.Backend):
         torch = _torch()
         return lambda fn: torch.compile(fn, fullgraph=True)
 
+    def while_loop(self, cond, body, state):
+        """Under ``torch.compile``, ``torch.while_loop`` (traced with ``fullgraph=True``);
+        eagerly, the Python loop."""
+        torch = _torch()
+        if torch.compiler.is_compiling():
+            out = torch.while_loop(lambda *s: cond(s), lambda *s: tuple(body(s)), tuple(state))
+            return tuple(out)
+        return super().while_loop(cond, body, state)
+
     def key_from_seed(self, seed, device):
         """Two fresh 32-bit key words drawn from a ``torch.Generator`` on its device (then
         moved to the tensors' device without a host synchronisation); None otherwise."""
