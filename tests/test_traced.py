@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import multisampled as ms
-from multisampled import plugin
 
 R, S, D = 1000, 16, 8
 LABELS = np.array([[3], [5], [998]], dtype=np.int64)
@@ -172,19 +171,6 @@ def test_torch_compile_learned_unigram_functional_form_without_unique():
     _check_compiled_learned_steps(torch, unique=False)
 
 
-def _torch_has_traced_loop() -> bool:
-    try:
-        backend = ms.get_backend("torch")
-    except Exception:
-        return False
-    return type(backend).while_loop is not plugin.Backend.while_loop
-
-
-@pytest.mark.xfail(not _torch_has_traced_loop(), strict=True, reason=(
-    "unique learned-unigram sampling needs the unique loop (its total, hence its block bound, "
-    "is data-dependent) and the torch backend has no traced Backend.while_loop "
-    "(torch._higher_order_ops.while_loop): the default Python loop reads its condition on the "
-    "host, which fullgraph=True refuses"))
 def test_torch_compile_learned_unigram_functional_form_unique():
     torch = pytest.importorskip("torch")
     _check_compiled_learned_steps(torch, unique=True)
