@@ -82,6 +82,7 @@ class Prepared:
     num_true: int
     num_sampled: int
     shard: Any = None  # a multisampled._sharded.Shard with shard_group=, else None
+    num_classes: int = 0  # labels and candidates lie in [0, num_classes)
 
 
 def _check_not_swapped(ctx: Ctx, labels: Any, inputs: Any) -> None:
@@ -270,7 +271,8 @@ def prepare(
         counts_used=counts_used,
     )
     return Prepared(
-        inputs, labels, *shards, partition_strategy, sampled_values, num_true, num_sampled, shard
+        inputs, labels, *shards, partition_strategy, sampled_values, num_true, num_sampled, shard,
+        num_classes,
     )
 
 

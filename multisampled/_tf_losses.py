@@ -23,7 +23,6 @@ from ._checks import (
 )
 from ._context import Ctx, context
 from ._guard import public
-from ._hits import hit_mask
 from ._math import cast, compute_dtype, logsumexp, nce, sampled_logit_parts
 from . import _sharded as sharded
 from ._partition import STRATEGIES, embedding_lookup
@@ -63,7 +62,7 @@ def _parts(ctx: Ctx, p: Prepared, sampled_values: tuple, subtract_log_q: bool, r
     log_q = (None, None)
     if subtract_log_q:
         log_q = (xp.log(true_count), xp.log(sampled_count))
-    hits = hit_mask(xp, p.labels, candidates) if remove else None
+    hits = ctx.backend.hit_mask(xp, p.labels, candidates, p.num_classes) if remove else None
     return rows, log_q, hits, owned
 
 

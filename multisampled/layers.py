@@ -29,7 +29,6 @@ from ._checks import (
 from ._context import Ctx, context_for
 from ._registry import get_backend
 from ._tf_args import check_sampled_values
-from ._hits import hit_mask
 from ._math import compute_dtype, logsumexp
 from ._sharded import Shard
 from ._types import Array, SampledValues  # Array: also the front ends' (no private imports there)
@@ -359,7 +358,8 @@ def sampled_softmax_step(ctx: Ctx, spec: LayerSpec, inputs: Array, labels: Array
     if shard is not None:
         owned, ids = shard.owner(ids)
     rows_w, rows_b = gather(ids)
-    hits = hit_mask(xp, labels, candidates) if spec.remove_accidental_hits else None
+    hits = (ctx.backend.hit_mask(xp, labels, candidates, spec.num_classes)
+            if spec.remove_accidental_hits else None)
     parts = (rows_w[:-s], rows_b[:-s], rows_w[-s:], rows_b[-s:],
              xp.log(xp.astype(true_q, cdtype)), xp.log(xp.astype(sampled_q, cdtype)), hits,
              spec.num_true)
