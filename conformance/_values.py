@@ -182,6 +182,20 @@ class ValueTests(KitBase):
     # ------------------------------------------------------------------ hits and oracle
 
     @kit_given(case=accidental_hit_case())
+    def test_backend_hit_mask_is_tfs(self, case):
+        """The backend's ``hit_mask`` capability (its own kernel, or the portable default) is
+        TF's mask: true at the LAST position of each candidate equal to one of the row's
+        labels."""
+        labels = self.arr(case["true_classes"])
+        got = self.backend_spec.hit_mask(self.xp, labels, self.arr(case["sampled_candidates"]),
+                                         case["num_classes"])
+        rows, cols, _ = self.reference.accidental_hits(case["true_classes"],
+                                                       case["sampled_candidates"])
+        want = np.zeros((len(case["true_classes"]), len(case["sampled_candidates"])), bool)
+        want[np.asarray(rows), np.asarray(cols)] = True
+        np.testing.assert_array_equal(np.asarray(self.to_numpy(got)).astype(bool), want)
+
+    @kit_given(case=accidental_hit_case())
     def test_compute_accidental_hits_values(self, case):
         """TF convention: per row, any of the T labels, only the LAST copy of a candidate."""
         true_classes = self.arr(case["true_classes"])
