@@ -33,25 +33,25 @@ MUTATIONS = {
     ),
     "accidental_hits_not_removed": (
         """
-        from multisampled import _tf_losses
+        from multisampled import plugin
 
-        def mutated(xp, labels, candidates):
+        def mutated(self, xp, labels, candidates, num_classes):
             return xp.zeros((labels.shape[0], candidates.shape[0]), dtype=xp.bool)
 
-        _tf_losses.hit_mask = mutated
+        plugin.Backend.hit_mask = mutated
         """,
         "test_sampled_softmax_loss_values or test_tf_masks_last_duplicate_per_row",
         "numpy",
     ),
     "accidental_hits_in_wrong_row": (
         """
-        from multisampled import _tf_losses
-        _orig = _tf_losses.hit_mask
+        from multisampled import plugin
+        _orig = plugin.Backend.hit_mask
 
-        def mutated(xp, labels, candidates):
-            return xp.roll(_orig(xp, labels, candidates), 1, axis=0)
+        def mutated(self, xp, labels, candidates, num_classes):
+            return xp.roll(_orig(self, xp, labels, candidates, num_classes), 1, axis=0)
 
-        _tf_losses.hit_mask = mutated
+        plugin.Backend.hit_mask = mutated
         """,
         "test_sampled_softmax_loss_values or test_tf_masks_last_duplicate_per_row",
         "numpy",
