@@ -18,7 +18,7 @@ import math
 import numbers
 import os
 import threading
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional, Sequence, Union, overload
 
 from . import _distributions as dists
 from . import _rng, _seeds, _unique, _vocab
@@ -34,6 +34,7 @@ from ._checks import (
 )
 from ._context import Ctx, context
 from ._guard import public
+from ._types import Array, Seed
 
 __all__ = [
     "CandidateSamples",
@@ -51,11 +52,18 @@ INT32_MAX = _unique.INT32_MAX
 
 
 class CandidateSamples(NamedTuple):
-    """What every sampler returns; usable as ``sampled_values`` of the losses."""
+    """What every sampler returns; usable as ``sampled_values`` of the losses.
 
-    sampled_candidates: Any
-    true_expected_count: Any
-    sampled_expected_count: Any
+    Attributes:
+        sampled_candidates: ``[S]`` the sampled classes, in the index dtype.
+        true_expected_count: ``[B, num_true]`` float32: how often each label is expected
+            among the ``S`` draws.
+        sampled_expected_count: ``[S]`` float32: the same for each candidate.
+    """
+
+    sampled_candidates: Array
+    true_expected_count: Array
+    sampled_expected_count: Array
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -182,8 +190,10 @@ def run(ctx: Ctx, dist: Any, tc: Any, s: int, unique: bool, seed: Any) -> Candid
 
 
 @public
-def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
-                              seed=None, name=None, *, backend=None) -> CandidateSamples:
+def uniform_candidate_sampler(true_classes: Array, num_true: int, num_sampled: int,
+                              unique: bool, range_max: int, seed: Optional[Seed] = None,
+                              name: Optional[str] = None, *,
+                              backend: Optional[str] = None) -> CandidateSamples:
     """``tf.random.uniform_candidate_sampler``: classes uniform in ``[0, range_max)``.
 
     ``P(k) = 1/range_max``. Returns ``CandidateSamples(sampled_candidates [S] int64,
@@ -193,6 +203,41 @@ def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range
     (fresh randomness), an int (the process-wide stream of that seed on this backend, shared
     by all samplers: reproducible across runs, different on each call) or a
     :class:`multisampled.Generator`. ``name`` is accepted and ignored.
+
+    Args:
+        true_classes: ``[B, num_true]`` integer labels in ``[0, range_max)``.
+        num_true: The labels per example (``true_classes.shape[1]``, in ``[1, 2**31)``).
+        num_sampled: ``S``, the number of candidates (in ``[1, 2**31)``).
+        unique: Whether the candidates are distinct (TF's rejection loop).
+        range_max: The number of classes ``R`` (>= 1); candidates lie in ``[0, R)``.
+        seed: A key (an integer array of two 32-bit words, or a JAX key; needed under ``jax.jit``,
+            ``tf.function`` and ``torch.compile(fullgraph=True)``), None (fresh randomness), an int
+            in ``[0, 2**64)`` (the process-wide stream of that seed on this backend), or a
+            :class:`~multisampled.Generator`.
+        name: Accepted and ignored (TF's op name).
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        ``CandidateSamples(sampled_candidates [S], true_expected_count [B, num_true],
+        sampled_expected_count [S])``: candidates in the index dtype (int64; int32 on JAX without
+        x64), expected counts in float32, arrays of the labels' backend.
+
+    Raises:
+        TypeError: An int or bool argument of another type; ``true_classes`` ragged, sparse or not
+            of an integer dtype; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
+            seed that is not a key while a compiler traces the call.
+        ValueError: ``num_true`` or ``num_sampled`` outside ``[1, 2**31)``; ``range_max`` below 1
+            or beyond the backend's index dtype; ``unique=True`` with ``num_sampled > range_max``;
+            ``true_classes`` not ``[B, num_true]``; an int seed outside ``[0, 2**64)`` or a key not
+            of two 32-bit words; an unknown ``backend``. Also, where the backend reads values on
+            the host (NumPy, CPU tensors): labels outside the class range; elsewhere the framework
+            reports them (see the README's "Value checks and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: A :class:`~multisampled.Generator` seed whose ``2**32`` calls are used up;
+            under TensorFlow's XLA with its value checks on, a call that needs a value check.
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
@@ -204,13 +249,50 @@ def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range
 
 
 @public
-def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
-                                  seed=None, name=None, *, backend=None) -> CandidateSamples:
+def log_uniform_candidate_sampler(true_classes: Array, num_true: int, num_sampled: int,
+                                  unique: bool, range_max: int, seed: Optional[Seed] = None,
+                                  name: Optional[str] = None, *,
+                                  backend: Optional[str] = None) -> CandidateSamples:
     """``tf.random.log_uniform_candidate_sampler``: Zipfian classes in ``[0, range_max)``.
 
     ``P(k) = ln((k+2)/(k+1)) / ln(range_max+1)`` (float64, returned as float32); suits class ids
     sorted by decreasing frequency. Returns and ``seed`` as :func:`uniform_candidate_sampler`.
     Builds (once per backend and device) a table of ``12 * range_max`` bytes.
+
+    Args:
+        true_classes: ``[B, num_true]`` integer labels in ``[0, range_max)``.
+        num_true: The labels per example (``true_classes.shape[1]``, in ``[1, 2**31)``).
+        num_sampled: ``S``, the number of candidates (in ``[1, 2**31)``).
+        unique: Whether the candidates are distinct (TF's rejection loop).
+        range_max: The number of classes ``R`` (>= 1); candidates lie in ``[0, R)``.
+        seed: A key (an integer array of two 32-bit words, or a JAX key; needed under ``jax.jit``,
+            ``tf.function`` and ``torch.compile(fullgraph=True)``), None (fresh randomness), an int
+            in ``[0, 2**64)`` (the process-wide stream of that seed on this backend), or a
+            :class:`~multisampled.Generator`.
+        name: Accepted and ignored (TF's op name).
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        ``CandidateSamples(sampled_candidates [S], true_expected_count [B, num_true],
+        sampled_expected_count [S])``: candidates in the index dtype (int64; int32 on JAX without
+        x64), expected counts in float32, arrays of the labels' backend.
+
+    Raises:
+        TypeError: An int or bool argument of another type; ``true_classes`` ragged, sparse or not
+            of an integer dtype; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
+            seed that is not a key while a compiler traces the call.
+        ValueError: ``num_true`` or ``num_sampled`` outside ``[1, 2**31)``; ``range_max`` below 1
+            or beyond the backend's index dtype; ``unique=True`` with ``num_sampled > range_max``;
+            ``true_classes`` not ``[B, num_true]``; an int seed outside ``[0, 2**64)`` or a key not
+            of two 32-bit words; an unknown ``backend``. Also, where the backend reads values on
+            the host (NumPy, CPU tensors): labels outside the class range; elsewhere the framework
+            reports them (see the README's "Value checks and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: A :class:`~multisampled.Generator` seed whose ``2**32`` calls are used up;
+            under TensorFlow's XLA with its value checks on, a call that needs a value check.
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
@@ -226,13 +308,33 @@ def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, r
 
 class LearnedUnigramState(NamedTuple):
     """The learned unigram's explicit state (a pytree for JAX): ``counts`` ``[range_max]`` of
-    the index dtype, every entry >= 1."""
+    the index dtype, every entry >= 1.
 
-    counts: Any
+    Attributes:
+        counts: ``[range_max]`` the classes' weights: 1 plus the times each was a label.
+    """
+
+    counts: Array
 
 
-def learned_unigram_state(range_max, *, backend=None) -> LearnedUnigramState:
-    """The initial :class:`LearnedUnigramState` (every count 1) on ``backend``."""
+def learned_unigram_state(range_max: int, *,
+                          backend: Optional[str] = None) -> LearnedUnigramState:
+    """The initial :class:`LearnedUnigramState` (every count 1) on ``backend``.
+
+    Args:
+        range_max: The number of classes (in ``[1, 2**31 - 1)``).
+        backend: The backend name of the counts; None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy.
+
+    Returns:
+        The state, ``counts`` all ones in the backend's index dtype.
+
+    Raises:
+        TypeError: ``range_max`` not an int; ``backend`` not a str.
+        ValueError: ``range_max`` below 1, at least ``2**31 - 1``, or beyond the backend's
+            index dtype; an unknown ``backend``.
+        ImportError: The backend's framework is not installed.
+    """
     import numpy as np
 
     range_max = check_int_in("range_max", range_max, 1)
@@ -278,9 +380,20 @@ class LearnedUnigramSampler:
     The counts live where the backend keeps state (``Backend.new_state``): a ``tf.Variable``
     on TensorFlow, updated inside ``tf.function`` too; an array elsewhere. Under ``jax.jit``
     use the functional form with ``state=`` instead.
+
+    Args:
+        range_max: The number of classes (in ``[1, 2**31 - 1)``).
+        backend: The backend name of the counts; None: the default backend. A first call with
+            arrays of another backend (or device) moves the counts there.
+
+    Raises:
+        TypeError: ``range_max`` not an int; ``backend`` not a str.
+        ValueError: ``range_max`` below 1, at least ``2**31 - 1``, or beyond the backend's
+            index dtype; an unknown ``backend``.
+        ImportError: The backend's framework is not installed.
     """
 
-    def __init__(self, range_max, *, backend=None):
+    def __init__(self, range_max: int, *, backend: Optional[str] = None) -> None:
         range_max = check_int_in("range_max", range_max, 1)
         _check_unigram_range(range_max)
         self.range_max = range_max
@@ -310,8 +423,42 @@ class LearnedUnigramSampler:
         return int(get_backend(self._where[0]).namespace().sum(self.counts))
 
     @public(traceable=False)
-    def __call__(self, true_classes, num_true, num_sampled, unique, seed=None) -> CandidateSamples:
-        """Sample, then learn from ``true_classes``; arguments as in TensorFlow's sampler."""
+    def __call__(self, true_classes: Array, num_true: int, num_sampled: int, unique: bool,
+                 seed: Optional[Seed] = None) -> CandidateSamples:
+        """Sample, then learn from ``true_classes``; arguments as in TensorFlow's sampler.
+
+        Args:
+            true_classes: ``[B, num_true]`` integer labels in ``[0, range_max)``.
+            num_true: The labels per example (``true_classes.shape[1]``, in ``[1, 2**31)``).
+            num_sampled: ``S``, the number of candidates (in ``[1, 2**31)``).
+            unique: Whether the candidates are distinct (TF's rejection loop).
+            seed: A key (an integer array of two 32-bit words, or a JAX key; needed under
+                ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``), None (fresh
+                randomness), an int in ``[0, 2**64)`` (the process-wide stream of that seed on this
+                backend), or a :class:`~multisampled.Generator`.
+
+        Returns:
+            ``CandidateSamples(sampled_candidates [S], true_expected_count [B, num_true],
+            sampled_expected_count [S])``: candidates in the index dtype (int64; int32 on JAX
+            without x64), expected counts in float32, arrays of the labels' backend.
+
+        Raises:
+            TypeError: An int or bool argument of another type; ``true_classes`` ragged, sparse or
+                not of an integer dtype; arrays of two frameworks, of a type no backend knows, or
+                of another framework than ``backend``; ``backend`` not a str; a seed of another
+                type, or a seed that is not a key while a compiler traces the call.
+            ValueError: ``num_true`` or ``num_sampled`` outside ``[1, 2**31)``; ``unique=True``
+                with ``num_sampled > range_max``; ``true_classes`` not ``[B, num_true]``; an int
+                seed outside ``[0, 2**64)`` or a key not of two 32-bit words; an unknown
+                ``backend``; arrays on another backend or device than the counts, once the sampler
+                has learned. Also, where the backend reads values on the host (NumPy, CPU tensors):
+                labels outside the class range; elsewhere the framework reports them (see the
+                README's "Value checks and accelerators").
+            ImportError: ``backend`` names a registered backend whose framework is not installed.
+            RuntimeError: A :class:`~multisampled.Generator` seed whose ``2**32`` calls are used
+                up; under TensorFlow's XLA with its value checks on, a call that needs a value
+                check.
+        """
         import dataclasses
 
         num_true, num_sampled, unique, _ = _common_checks(
@@ -368,9 +515,28 @@ def _learned_unigram_stateful(true_classes, num_true, num_sampled, unique, range
     return sampler(true_classes, num_true, num_sampled, unique, seed=seed)
 
 
+@overload
+def learned_unigram_candidate_sampler(
+    true_classes: Array, num_true: int, num_sampled: int, unique: bool, range_max: int,
+    seed: Optional[Seed] = None, name: Optional[str] = None, *, state: None = None,
+    backend: Optional[str] = None,
+) -> CandidateSamples: ...
+
+
+@overload
+def learned_unigram_candidate_sampler(
+    true_classes: Array, num_true: int, num_sampled: int, unique: bool, range_max: int,
+    seed: Optional[Seed] = None, name: Optional[str] = None, *, state: LearnedUnigramState,
+    backend: Optional[str] = None,
+) -> tuple[CandidateSamples, LearnedUnigramState]: ...
+
+
 @public
-def learned_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
-                                      seed=None, name=None, *, state=None, backend=None):
+def learned_unigram_candidate_sampler(
+    true_classes: Array, num_true: int, num_sampled: int, unique: bool, range_max: int,
+    seed: Optional[Seed] = None, name: Optional[str] = None, *,
+    state: Optional[LearnedUnigramState] = None, backend: Optional[str] = None,
+) -> Union[CandidateSamples, tuple[CandidateSamples, LearnedUnigramState]]:
     """``tf.random.learned_unigram_candidate_sampler``: classes by counts of past labels.
 
     Without ``state``: state persists across calls the way TensorFlow's eager kernel cache
@@ -380,6 +546,46 @@ def learned_unigram_candidate_sampler(true_classes, num_true, num_sampled, uniqu
     function, for ``jax.jit``/``lax.scan``; returns ``(CandidateSamples, new_state)``. A call's
     own labels affect only later calls. ``seed`` as :func:`uniform_candidate_sampler`;
     ``range_max < 2**31 - 1``.
+
+    Args:
+        true_classes: ``[B, num_true]`` integer labels in ``[0, range_max)``.
+        num_true: The labels per example (``true_classes.shape[1]``, in ``[1, 2**31)``).
+        num_sampled: ``S``, the number of candidates (in ``[1, 2**31)``).
+        unique: Whether the candidates are distinct (TF's rejection loop).
+        range_max: The number of classes ``R`` (in ``[1, 2**31 - 1)``).
+        seed: A key (an integer array of two 32-bit words, or a JAX key; needed under ``jax.jit``,
+            ``tf.function`` and ``torch.compile(fullgraph=True)``), None (fresh randomness), an int
+            in ``[0, 2**64)`` (the process-wide stream of that seed on this backend), or a
+            :class:`~multisampled.Generator`.
+        name: Accepted and ignored (TF's op name).
+        state: A :class:`LearnedUnigramState` for the pure form, or None for the state kept per
+            backend, device and attribute set.
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        ``CandidateSamples(sampled_candidates [S], true_expected_count [B, num_true],
+        sampled_expected_count [S])``: candidates in the index dtype (int64; int32 on JAX without
+        x64), expected counts in float32, arrays of the labels' backend. With ``state``:
+        ``(CandidateSamples, new_state)``.
+
+    Raises:
+        TypeError: An int or bool argument of another type; ``true_classes`` ragged, sparse or not
+            of an integer dtype; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
+            seed that is not a key while a compiler traces the call; ``state`` not a
+            LearnedUnigramState.
+        ValueError: ``num_true`` or ``num_sampled`` outside ``[1, 2**31)``; ``range_max`` below 1
+            or beyond the backend's index dtype; ``unique=True`` with ``num_sampled > range_max``;
+            ``range_max >= 2**31 - 1``; ``true_classes`` not ``[B, num_true]``; an int seed outside
+            ``[0, 2**64)`` or a key not of two 32-bit words; an unknown ``backend``;
+            ``state.counts`` not ``[range_max]``. Also, where the backend reads values on the host
+            (NumPy, CPU tensors): labels outside the class range; elsewhere the framework reports
+            them (see the README's "Value checks and accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: A :class:`~multisampled.Generator` seed whose ``2**32`` calls are used up;
+            under TensorFlow's XLA with its value checks on, a call that needs a value check.
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
@@ -406,10 +612,13 @@ def learned_unigram_candidate_sampler(true_classes, num_true, num_sampled, uniqu
 
 
 @public
-def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
-                                    vocab_file="", distortion=1.0, num_reserved_ids=0,
-                                    num_shards=1, shard=0, unigrams=(), seed=None, name=None, *,
-                                    backend=None) -> CandidateSamples:
+def fixed_unigram_candidate_sampler(
+    true_classes: Array, num_true: int, num_sampled: int, unique: bool, range_max: int,
+    vocab_file: Union[str, os.PathLike, None] = "", distortion: float = 1.0,
+    num_reserved_ids: int = 0, num_shards: int = 1, shard: int = 0,
+    unigrams: Union[Sequence[float], Array] = (), seed: Optional[Seed] = None,
+    name: Optional[str] = None, *, backend: Optional[str] = None,
+) -> CandidateSamples:
     """``tf.random.fixed_unigram_candidate_sampler``: classes by fixed weights.
 
     Weights come from ``unigrams`` or from ``vocab_file`` (CSV-like: the last comma field of each
@@ -421,6 +630,55 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
     float32. Returns and ``seed`` as :func:`uniform_candidate_sampler`; the weights are read on
     the host once (under a compiler, at trace time: under ``torch.compile`` pass ``unigrams``
     as a list).
+
+    Args:
+        true_classes: ``[B, num_true]`` integer labels in ``[0, range_max)``.
+        num_true: The labels per example (``true_classes.shape[1]``, in ``[1, 2**31)``).
+        num_sampled: ``S``, the number of candidates (in ``[1, 2**31)``).
+        unique: Whether the candidates are distinct (TF's rejection loop).
+        range_max: The number of kept weights ``R`` (in ``[1, 2**31 - 1)``).
+        vocab_file: A vocabulary file's path (an empty one or None: none).
+        distortion: The finite power each weight is raised to.
+        num_reserved_ids: Leading ids of weight 0 (>= 0).
+        num_shards: The number of shards of the vocabulary (>= 1).
+        shard: This shard's index, in ``[0, num_shards)``.
+        unigrams: The classes' weights (a sequence of floats or a 1-D array), finite and >= 0.
+        seed: A key (an integer array of two 32-bit words, or a JAX key; needed under ``jax.jit``,
+            ``tf.function`` and ``torch.compile(fullgraph=True)``), None (fresh randomness), an int
+            in ``[0, 2**64)`` (the process-wide stream of that seed on this backend), or a
+            :class:`~multisampled.Generator`.
+        name: Accepted and ignored (TF's op name).
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        ``CandidateSamples(sampled_candidates [S], true_expected_count [B, num_true],
+        sampled_expected_count [S])``: candidates in the index dtype (int64; int32 on JAX without
+        x64), expected counts in float32, arrays of the labels' backend.
+
+    Raises:
+        TypeError: An int or bool argument of another type; ``true_classes`` ragged, sparse or not
+            of an integer dtype; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
+            seed that is not a key while a compiler traces the call; ``distortion`` not a real
+            number, ``vocab_file`` not a path, ``unigrams`` not a sequence of floats.
+        ValueError: ``num_true`` or ``num_sampled`` outside ``[1, 2**31)``; ``range_max`` below 1
+            or beyond the backend's index dtype; ``unique=True`` with ``num_sampled > range_max``;
+            ``range_max >= 2**31 - 1`` or not the number of kept weights; ``true_classes`` not
+            ``[B, num_true]``; an int seed outside ``[0, 2**64)`` or a key not of two 32-bit words;
+            an unknown ``backend``; ``shard`` or ``num_reserved_ids`` out of range, ``distortion``
+            not finite; both or neither of ``vocab_file`` and ``unigrams``; a weight negative, not
+            finite, or not finite after ``distortion``; a vocabulary line whose last field is not a
+            number; ``unique=True`` with fewer positive weights than ``num_sampled``. Also, where
+            the backend reads values on the host (NumPy, CPU tensors): labels outside the class
+            range; elsewhere the framework reports them (see the README's "Value checks and
+            accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
+        RuntimeError: A :class:`~multisampled.Generator` seed whose ``2**32`` calls are used up;
+            under TensorFlow's XLA with its value checks on, a call that needs a value check.
+        FileNotFoundError: ``vocab_file`` cannot be read.
+        IsADirectoryError: ``vocab_file`` is a directory.
     """
     num_true, num_sampled, unique, range_max = _common_checks(
         num_true, num_sampled, unique, range_max)
@@ -466,13 +724,43 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
 
 
 @public
-def all_candidate_sampler(true_classes, num_true, num_sampled, unique, seed=None, name=None, *,
-                          backend=None) -> CandidateSamples:
+def all_candidate_sampler(true_classes: Array, num_true: int, num_sampled: int, unique: bool,
+                          seed: Optional[Seed] = None, name: Optional[str] = None, *,
+                          backend: Optional[str] = None) -> CandidateSamples:
     """``tf.random.all_candidate_sampler``: every class ``0 .. num_sampled-1``, in order.
 
     Every expected count is 1.0; ``unique`` and ``seed`` are validated and otherwise ignored.
     True classes must lie in ``[0, num_sampled)`` (recent TensorFlow kernels check this).
     Useful as an oracle: the sampled softmax over all classes equals the full softmax.
+
+    Args:
+        true_classes: ``[B, num_true]`` integer labels in ``[0, num_sampled)``.
+        num_true: The labels per example (``true_classes.shape[1]``, in ``[1, 2**31)``).
+        num_sampled: The number of classes, all of them returned.
+        unique: Validated, ignored.
+        seed: Validated, ignored: a key (an integer array of two 32-bit words, or a JAX key; needed
+            under ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``), None (fresh
+            randomness), an int in ``[0, 2**64)`` (the process-wide stream of that seed on this
+            backend), or a :class:`~multisampled.Generator`.
+        name: Accepted and ignored (TF's op name).
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        ``CandidateSamples(arange(num_sampled), ones [B, num_true], ones [num_sampled])``: the
+        candidates in the index dtype, float32 counts.
+
+    Raises:
+        TypeError: An int or bool argument of another type; ``true_classes`` ragged, sparse or not
+            of an integer dtype; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str; a seed of another type.
+        ValueError: ``num_true`` or ``num_sampled`` outside ``[1, 2**31)``; ``true_classes`` not
+            ``[B, num_true]``; an int seed outside ``[0, 2**64)``; an unknown ``backend``. Also,
+            where the backend reads values on the host (NumPy, CPU tensors): labels outside the
+            class range; elsewhere the framework reports them (see the README's "Value checks and
+            accelerators").
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
     """
     num_true, num_sampled, unique, _ = _common_checks(num_true, num_sampled, unique)
     check_dense("true_classes", true_classes)

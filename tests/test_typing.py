@@ -23,6 +23,9 @@ logits: int = ms.compute_sampled_logits(1, 2, 3, 4, 5, 6)
 ms.sampled_softmax_with_cross_entropy(1, 2, 3, seed=None)
 with ms.use_backend(3):
     pass
+ms.uniform_candidate_sampler(1, "1", 2, True, 10)
+drawn: ms.CandidateSamples = ms.learned_unigram_candidate_sampler(
+    1, 1, 2, True, 10, state=ms.learned_unigram_state(10))
 '''
 
 # what mypy must report on MISUSE: each line misuses one annotated parameter or result
@@ -35,6 +38,9 @@ MISUSE_ERRORS = [
     'Argument "seed" to "sampled_softmax_with_cross_entropy" has incompatible type "None"; '
     'expected "int"',
     'Argument 1 to "use_backend" has incompatible type "int"; expected "str"',
+    'Argument 2 to "uniform_candidate_sampler" has incompatible type "str"; expected "int"',
+    'expression has type "tuple[CandidateSamples, LearnedUnigramState]", variable has type '
+    '"CandidateSamples"',
 ]
 
 
@@ -124,6 +130,7 @@ ANNOTATED = {
     "multisampled/_registry.py": {"BackendInfo", "get_backend", "env_backend_name",
                                   "use_backend"},
     "multisampled/layers.py": None,
+    "multisampled/samplers.py": None,
     "multisampled/torch.py": {"SampledSoftmaxLoss"},
     "multisampled/keras.py": None,
     "multisampled/flax.py": None,

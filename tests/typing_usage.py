@@ -118,4 +118,24 @@ def layer_logic(labels: Any, inputs: Any, weight: Any, bias: Any) -> Any:
     return layers.reduce(ctx, chosen, keep, reduction, lead)
 
 
+def samplers(labels: np.ndarray) -> list[CandidateSamples]:
+    """Every sampler, with the learned unigram's two forms (one overload each)."""
+    key = np.array([0, 3], dtype=np.uint32)
+    uniform = ms.uniform_candidate_sampler(labels, 1, 4, True, 10, key, None, backend="numpy")
+    fixed = ms.fixed_unigram_candidate_sampler(labels, 1, 4, False, 10, unigrams=[1.0] * 10,
+                                               distortion=0.75, seed=ms.Generator(1))
+    every = ms.all_candidate_sampler(labels, 1, 10, True, seed=None)
+    stateful: CandidateSamples = ms.learned_unigram_candidate_sampler(labels, 1, 4, True, 10)
+    state: ms.LearnedUnigramState = ms.learned_unigram_state(10, backend="numpy")
+    pure: tuple[CandidateSamples, ms.LearnedUnigramState] = (
+        ms.learned_unigram_candidate_sampler(labels, 1, 4, True, 10, seed=key, state=state))
+    drawn, state = pure
+    sampler = ms.LearnedUnigramSampler(10, backend=None)
+    owned: CandidateSamples = sampler(labels, 1, 4, True, seed=2)
+    counts: Any = sampler.counts
+    total: int = sampler.total
+    del counts, total
+    return [uniform, fixed, every, stateful, drawn, owned]
+
+
 VERSION: str = ms.__version__
