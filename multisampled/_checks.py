@@ -53,7 +53,18 @@ def check_non_negative_int(name: str, value: Any) -> int:
 
 
 def check_bool(name: str, value: Any) -> bool:
-    """``value`` as a Python bool (Python and NumPy bools only; no truthiness guessing)."""
+    """``value`` as a Python bool (Python and NumPy bools only; no truthiness guessing).
+
+    Args:
+        name: The argument's name, for the error message.
+        value: The value to check.
+
+    Returns:
+        ``value`` as a Python bool.
+
+    Raises:
+        TypeError: ``value`` is neither a Python bool nor a 0-d NumPy bool.
+    """
     if isinstance(value, bool):
         return value
     kind = getattr(getattr(value, "dtype", None), "kind", None)

@@ -13,14 +13,22 @@ from ._checks import check_integer_ids, check_positive_int, check_rank, check_sh
 from ._context import context
 from ._guard import public
 from ._math import FLT_MAX
+from ._types import Array
 
 
-def last_occurrence(xp: Any, candidates: Any) -> Any:
+def last_occurrence(xp: Any, candidates: Array) -> Array:
     """Bool ``[S]``: position ``j`` holds the last occurrence of its value in ``candidates``.
 
     A stable sort keeps equal values in position order, so the last of each run of equal sorted
     values is the last occurrence; the inverse permutation (argsort of the permutation) maps the
     flags back to positions without a scatter.
+
+    Args:
+        xp: The Array API namespace of ``candidates``.
+        candidates: ``[S]`` integer candidates.
+
+    Returns:
+        A bool ``[S]`` array: True at the last position of each value.
     """
     n = candidates.shape[0]
     if n == 0:
@@ -43,23 +51,32 @@ def equal_any(xp: Any, labels: Any, candidates: Any) -> Any:
     return xp.any(labels[:, :, None] == cand[:, None, :], axis=1)  # via [B, T, S]
 
 
-def hit_mask(xp: Any, labels: Any, candidates: Any) -> Any:
+def hit_mask(xp: Any, labels: Array, candidates: Array) -> Array:
     """Bool ``[B, S]``: ``(i, j)`` is an accidental hit as TF's ``compute_accidental_hits``
     reports it (candidate ``j`` is the last copy of its value and equals one of row ``i``'s
-    labels). ``labels`` is ``[B, T]``, ``candidates`` ``[S]``, same integer dtype."""
+    labels). ``labels`` is ``[B, T]``, ``candidates`` ``[S]``, same integer dtype.
+
+    Args:
+        xp: The Array API namespace of both arrays.
+        labels: ``[B, T]`` integer labels.
+        candidates: ``[S]`` integer candidates, of the dtype of ``labels``.
+
+    Returns:
+        A bool ``[B, S]`` array: True at the accidental hits.
+    """
     return equal_any(xp, labels, candidates) & last_occurrence(xp, candidates)[None, :]
 
 
 @public
 def compute_accidental_hits(
-    true_classes: Any,
-    sampled_candidates: Any,
+    true_classes: Array,
+    sampled_candidates: Array,
     num_true: int,
     seed: Optional[int] = None,
     name: Optional[str] = None,
     *,
     backend: Optional[str] = None,
-):
+) -> tuple[Array, Array, Array]:
     """``tf.nn.compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=None,
     name=None)``.
 
@@ -72,6 +89,29 @@ def compute_accidental_hits(
     The number of hits depends on the data, so this function produces a data-dependent shape;
     the losses use the dense ``[B, S]`` mask instead and stay free of it. TF accepts only int64
     ``true_classes``; any integer dtype is accepted here.
+
+    Args:
+        true_classes: ``[B, num_true]`` integer labels.
+        sampled_candidates: ``[S]`` integer candidates (a sampler's ``sampled_candidates``).
+        num_true: The labels per example (``true_classes.shape[1]``, >= 1).
+        seed: Accepted and unused (as in TF).
+        name: Accepted and ignored (TF's op name).
+        backend: The backend name for host data (``"torch"``, say); None: the innermost
+            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
+            of a framework always run on that framework's backend.
+
+    Returns:
+        ``(indices [H], ids [H], weights [H])`` for the ``H`` hits: the rows (int32), the
+        positions of the last occurrences (the index dtype) and ``-FLT_MAX`` (float32), arrays
+        of the inputs' backend.
+
+    Raises:
+        TypeError: ``num_true`` not an int (or a bool); ``true_classes`` or ``sampled_candidates``
+            not of an integer dtype; arrays of two frameworks, of a type no backend knows, or of
+            another framework than ``backend``; ``backend`` not a str.
+        ValueError: ``num_true`` below 1; ``true_classes`` not ``[B, num_true]``;
+            ``sampled_candidates`` not 1-D; an unknown ``backend``.
+        ImportError: ``backend`` names a registered backend whose framework is not installed.
     """
     del seed, name
     ctx = context(true_classes, sampled_candidates, backend=backend)

@@ -35,10 +35,11 @@ from __future__ import annotations
 import functools
 import secrets
 import threading
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 from ._arrays import device_of
 from ._checks import check_seed_int
+from ._types import Array
 
 __all__ = [
     "Generator",
@@ -66,7 +67,8 @@ DRAW_LIMIT = 2**32  # draw indices are the other counter word
 # --------------------------------------------------------------------------- Threefry-2x32
 
 
-def threefry2x32(xp: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> Tuple[Any, Any]:
+def threefry2x32(xp: Any, key0: Union[int, Array], key1: Union[int, Array], c0: Array,
+                 c1: Array) -> Tuple[Array, Array]:
     """Threefry-2x32 with 20 rounds: the counter ``(c0, c1)`` encrypted under ``(key0, key1)``.
 
     ``key0, key1``: Python ints in ``[0, 2**32)`` or 0-d arrays of the counters' dtype.
@@ -74,6 +76,18 @@ def threefry2x32(xp: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> Tuple[Any, 
     integer dtype holding 32-bit values. Returns ``(x0, x1)`` in that dtype, each in
     ``[0, 2**32)``. Known answer: key ``(0, 0)``, counter ``(0, 0)`` ->
     ``(0x6b200159, 0x99ba4efe)``.
+
+    Args:
+        xp: The Array API namespace of the counters.
+        key0: The key's first word: a Python int in ``[0, 2**32)`` or a 0-d array of the
+            counters' dtype.
+        key1: The key's second word, as ``key0``.
+        c0: The counters' first words (``uint32``, or a wider signed integer dtype holding
+            32-bit values).
+        c1: The counters' second words, of the dtype of ``c0`` (broadcasting against it).
+
+    Returns:
+        ``(x0, x1)``: the encrypted words, in the counters' dtype, each in ``[0, 2**32)``.
     """
     word = c0.dtype
     if word == xp.uint32:
@@ -160,13 +174,27 @@ def draw_words(ctx: Any, key0: Any, key1: Any, call_index: Any, start: int, coun
 # --------------------------------------------------------------------------- words -> samples
 
 
-def uniform_int(xp: Any, hi: Any, lo: Any, n: Any) -> Any:
+def uniform_int(xp: Any, hi: Array, lo: Array, n: Union[int, Array]) -> Array:
     """``floor(u * n)`` exactly, for ``u = (hi * 2**32 + lo) / 2**64``; result in ``[0, n)``.
 
     ``hi, lo``: words (see :func:`threefry2x32`). ``n``: a Python int in ``[1, 2**63)`` (at
     least ``2**32`` only with int64 words, whose results it must fit), or a 0-d array of the
     words' dtype holding a value below ``2**32``. 16-bit limbs keep every partial product and
     column sum below ``2**32``, so the same code is exact on ``uint32`` and on int64 words.
+
+    Args:
+        xp: The Array API namespace of the words.
+        hi: The draws' high words (see :func:`threefry2x32`).
+        lo: The draws' low words, of the dtype of ``hi``.
+        n: The range: a Python int in ``[1, 2**63)`` (at least ``2**32`` only with int64 words),
+            or a 0-d array of the words' dtype holding a value below ``2**32``.
+
+    Returns:
+        ``floor(u * n)`` for each draw, in the words' dtype, in ``[0, n)``.
+
+    Raises:
+        ValueError: An int ``n`` outside ``[1, 2**63)``, or at least ``2**32`` with ``uint32``
+            words.
     """
     if isinstance(n, int):
         if not 1 <= n < 2**63:
@@ -357,13 +385,27 @@ def _widen(xp: Any, t: Any, word: Any) -> Any:
     return xp.astype(t, word) & MASK32
 
 
-def search_cdf(xp: Any, hi: Any, lo: Any, th_hi: Any, th_lo: Any, index_dtype: Any = None) -> Any:
+def search_cdf(xp: Any, hi: Array, lo: Array, th_hi: Array, th_lo: Array,
+               index_dtype: Any = None) -> Array:
     """The number of thresholds ``t`` with ``t <= u`` (the sampled class), for each draw.
 
     ``th_hi, th_lo``: the high and low 32-bit words of ascending 64-bit fixed-point thresholds
     (see :func:`cdf_thresholds`), in the words' dtype or, for int64 words, as int32 bit patterns.
     A fixed number of branch-free binary-search steps (``floor(log2(len)) + 1``) of ``take`` and
     a lexicographic integer comparison, so the result is exact everywhere.
+
+    Args:
+        xp: The Array API namespace of the words.
+        hi: The draws' high words (see :func:`threefry2x32`).
+        lo: The draws' low words, of the dtype of ``hi``.
+        th_hi: ``[N]`` the thresholds' high words, in the words' dtype or, for int64 words, as
+            int32 bit patterns.
+        th_lo: ``[N]`` the thresholds' low words, as ``th_hi``.
+        index_dtype: The dtype of the result; None: the words' dtype.
+
+    Returns:
+        The sampled class of each draw (the number of thresholds ``<= u``, in ``[0, N]``), of
+        the shape of ``hi``, in ``index_dtype``.
     """
     n = th_hi.shape[0]
     idt = hi.dtype if index_dtype is None else index_dtype
@@ -403,12 +445,22 @@ def search_cdf_keys(xp: Any, hi: Any, lo: Any, keys: Any) -> Any:
     return xp.searchsorted(keys, signed_keys(xp, hi, lo), side="right")
 
 
-def cdf_thresholds(cdf: Any) -> Tuple[Any, Any]:
+def cdf_thresholds(cdf: Array) -> Tuple[Array, Array]:
     """Host (NumPy) thresholds for :func:`search_cdf` from an ascending float64 CDF.
 
     ``cdf[k]`` is ``P(class <= k)``. Each value is rounded to the nearest multiple of ``2**-64``;
     thresholds that reach 1 can never be ``<= u`` and are dropped (so classes after the last one
     with positive probability are never drawn). Returns ``(hi, lo)`` as uint32 arrays.
+
+    Args:
+        cdf: The ascending float64 CDF ``[C]`` (host data, read as a NumPy array).
+
+    Returns:
+        ``(hi, lo)``: NumPy uint32 arrays ``[N]`` (``N <= C``), the high and low 32-bit words of
+        the thresholds below 1.
+
+    Raises:
+        ValueError: ``cdf`` not 1-D, holding a NaN, or decreasing somewhere.
     """
     import numpy as np
 
@@ -430,11 +482,18 @@ class Generator:
     ``key1``), or None for 64 fresh bits from :mod:`secrets`. Every sampler call consumes one
     call index (:meth:`next_call`); a call's draws use counters ``(call_index, 0, 1, 2, ...)``.
     Thread-safe.
+
+    Args:
+        seed: An int in ``[0, 2**64)``, or None for 64 fresh bits from :mod:`secrets`.
+
+    Raises:
+        TypeError: ``seed`` not an int (or a bool).
+        ValueError: ``seed`` outside ``[0, 2**64)``.
     """
 
     CALL_LIMIT = CALL_LIMIT
 
-    def __init__(self, seed: Optional[int] = None):
+    def __init__(self, seed: Optional[int] = None) -> None:
         if seed is None:
             seed = secrets.randbits(64)
         self.seed = check_seed_int(seed)
@@ -448,7 +507,15 @@ class Generator:
         return self._calls
 
     def next_call(self) -> Tuple[int, int, int]:
-        """``(key0, key1, call_index)`` for the next sampler call."""
+        """``(key0, key1, call_index)`` for the next sampler call.
+
+        Returns:
+            ``(key0, key1, call_index)``: the key's two 32-bit words and the call index the call
+            uses (the calls so far).
+
+        Raises:
+            RuntimeError: The ``2**32`` call indices are used up.
+        """
         with self._lock:
             if self._calls >= CALL_LIMIT:
                 raise RuntimeError(

@@ -143,6 +143,12 @@ ANNOTATED = {
     "conformance/reference/_paddle.py": None,
     "conformance/reference/_samplers.py": None,
     "conformance/reference/_tf.py": None,
+    "multisampled/_hits.py": {"compute_accidental_hits", "hit_mask", "last_occurrence"},
+    "multisampled/_math.py": {"compute_dtype", "logsumexp", "nce", "sampled_logit_parts",
+                              "sampled_softmax", "sigmoid_terms", "softmax_cross_entropy"},
+    "multisampled/_checks.py": {"check_bool"},
+    "multisampled/_rng.py": {"Generator", "cdf_thresholds", "reset_streams", "search_cdf",
+                             "threefry2x32", "uniform_int"},
 }
 
 SECTION = re.compile(r"^(Args|Attributes|Returns|Raises):$", flags=re.M)
