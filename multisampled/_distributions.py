@@ -24,10 +24,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from . import _rng
 from ._context import Ctx
+from ._types import Array
 
 # log-uniform ranges up to this size use a CDF table (12 bytes per class on the device, float64
 # work arrays on the host); larger ones map draws to classes in fixed point, without a table
@@ -109,14 +110,36 @@ class Table:
         return _host_tables(self.key)[1](s)
 
 
-def table_plan(backend_name: str, device: Any, key: tuple, word: str) -> tuple:
+def table_plan(backend_name: str, device: Any, key: tuple,
+               word: str) -> tuple[tuple[Array, ...], Union[Array, tuple[int, int]], int, int]:
     """``(tables, p, range, support)`` of the table distribution ``key`` on a backend and
     device, built on the host once and cached. ``word`` names the word dtype ("int64": one
     signed key per threshold, else uint32 halves); for a log-uniform range above
     :data:`MAX_TABLE_CLASSES`, :class:`LogUniform`'s limb tables, and in place of ``p`` its
     fixed-point constants (Python ints). Arguments
     and results are constants, so tracing compilers may evaluate it at trace time
-    (:data:`multisampled.kernels.HOST_WORK`)."""
+    (:data:`multisampled.kernels.HOST_WORK`).
+
+    Args:
+        backend_name: The registered name of the backend whose arrays are built.
+        device: The device of the tables, as the backend's ``asarray`` takes it.
+        key: The distribution's key: ``("log_uniform", R)``, or the source key a builder was
+            registered under (a fixed unigram's).
+        word: The word dtype's name: ``"int64"`` or ``"uint32"``.
+
+    Returns:
+        ``(tables, p, range, support)``: the threshold tables (one int64 array of signed keys,
+        or the uint32 high and low words; :class:`LogUniform`'s limb tables above
+        :data:`MAX_TABLE_CLASSES`), ``p`` the float32 ``[R]`` probabilities (or the
+        ``(log2, ln2)`` fixed-point constants), the number of classes ``R`` and the classes of
+        positive probability.
+
+    Raises:
+        TypeError: ``backend_name`` is not a str.
+        ValueError: No backend is registered as ``backend_name``.
+        ImportError: The backend is registered but its framework is not installed.
+        KeyError: ``key`` names no log-uniform table and no registered builder.
+    """
     from ._registry import get_backend
 
     def build():

@@ -19,10 +19,11 @@ path (a per-class table in PyTorch) if it has one, else the portable sort-based 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional, Union
 
 from . import _rng
 from ._context import Ctx
+from ._types import Array
 
 INT32_MAX = 2**31 - 1
 # TensorFlow's unique loop CHECK-fails when num_tries reaches kint32max: at most this many draws
@@ -36,13 +37,21 @@ MAX_BLOCK = 2**22  # draws per block (memory bound); a block also holds at least
 _block_sizes: dict = {}
 
 
-def block_size(tail_masses: Any, s: int) -> int:
+def block_size(tail_masses: Array, s: int) -> int:
     """Draws that hold ``s`` distinct classes except with probability < 1e-12.
 
     ``tail_masses[k]`` bounds from below the chance that a draw is new once ``k`` distinct
     classes were seen, so the draws needed are dominated by a sum of geometric variables with
     those success probabilities; Janson's tail bound (Statist. Probab. Lett. 135, 2018, Thm 2.1)
     ``P(X >= lam * mu) <= exp(-p_min * mu * (lam - 1 - ln lam))`` gives the size.
+
+    Args:
+        tail_masses: ``[s]`` host floats in ``(0, 1]``: ``tail_masses[k]`` bounds from below the
+            chance that a draw is new after ``k`` distinct classes.
+        s: The distinct classes needed (>= 1).
+
+    Returns:
+        The number of draws, in ``[s, MAX_TRIES]``.
     """
     import numpy as np
 
@@ -74,7 +83,15 @@ def block_bound(key: tuple, s: int) -> int:
     """:func:`block_size` of the distribution named ``key`` (``("uniform", R)``, a table's
     key, or ``("learned", R)``: a learned unigram whose total is not known on the host, so
     bounded by :data:`LEARNED_TOTAL_CAP`): host work of constants, cached, which tracing
-    compilers evaluate at trace time (:data:`multisampled.kernels.HOST_WORK`)."""
+    compilers evaluate at trace time (:data:`multisampled.kernels.HOST_WORK`).
+
+    Args:
+        key: The distribution's key: ``("uniform", R)``, ``("learned", R)`` or a table's key.
+        s: The distinct classes needed (>= 1, at most the classes of positive probability).
+
+    Returns:
+        :func:`block_size` of the distribution's tail masses.
+    """
     if (key, s) not in _block_sizes:
         if key[0] in ("uniform", "learned"):
             import numpy as np
@@ -95,10 +112,20 @@ def pow2(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def first_new_positions(xp: Any, classes: Any, seen: Any = None) -> Any:
+def first_new_positions(xp: Any, classes: Array, seen: Optional[Array] = None) -> Array:
     """Ascending draw positions of the first occurrence of each class of ``classes [n]`` not in
     ``seen`` (a sorted array of classes kept earlier, or None); shape ``[n]``: real positions
-    first, then the filler ``n``."""
+    first, then the filler ``n``.
+
+    Args:
+        xp: The Array API namespace of ``classes``.
+        classes: ``[n]`` integer draws, in draw order.
+        seen: A sorted non-empty ``[k]`` array of the classes kept earlier (same dtype), or None.
+
+    Returns:
+        ``[n]`` positions in the dtype of an argsort: the first occurrences of new classes in
+        ascending order, then ``n`` in every remaining slot.
+    """
     n = classes.shape[0]
     order = xp.argsort(classes, stable=True)  # equal classes stay in draw order
     sc = xp.take(classes, order)
@@ -111,10 +138,24 @@ def first_new_positions(xp: Any, classes: Any, seen: Any = None) -> Any:
     return xp.sort(xp.where(first, order, xp.full_like(order, n)))
 
 
-def portable_first_distinct(xp: Any, classes: Any, s: int, num_classes: int) -> tuple:
+def portable_first_distinct(xp: Any, classes: Array, s: int,
+                            num_classes: int) -> tuple[Array, Array]:
     """The portable :meth:`Backend.first_distinct`: the first ``s`` distinct classes of the
     draws in draw order, and ``num_tries`` (the last one's position + 1; ``n + 1`` when the
-    draws hold fewer than ``s``)."""
+    draws hold fewer than ``s``).
+
+    Args:
+        xp: The Array API namespace of ``classes``.
+        classes: ``[n]`` integer draws (``n >= s``), in draw order.
+        s: The distinct classes wanted (>= 1).
+        num_classes: The number of classes (unused here; a backend's kernel may size a table
+            with it).
+
+    Returns:
+        ``(candidates [s], num_tries)``: the first ``s`` distinct classes in draw order (the
+        dtype of ``classes``; where the draws hold fewer, the last draw fills the other slots) and a
+        0-d integer array.
+    """
     n = classes.shape[0]
     pos = first_new_positions(xp, classes)[:s]
     candidates = xp.take(classes, xp.clip(pos, 0, n - 1))
@@ -250,12 +291,25 @@ def _sample_block(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
     return candidates, xp.where(num_tries <= n, num_tries, xp.zeros_like(num_tries))
 
 
-def expected_count(xp: Any, p: Any, s: int, num_tries: Any, dtype: Any = None) -> Any:
+def expected_count(xp: Any, p: Array, s: int, num_tries: Union[int, Array],
+                   dtype: Any = None) -> Array:
     """TF's (and Paddle's) ExpectedCountHelper: ``S*P`` if ``num_tries == S``, else
     ``1-(1-P)^num_tries`` as ``-expm1(num_tries * log1p(-P))``; in float32 (TF) or ``dtype``.
 
     ``num_tries`` a 0-d array: both branches, selected on the device; a block that held too few
-    distinct classes (``num_tries`` 0) gives NaN, so it can never pass unseen."""
+    distinct classes (``num_tries`` 0) gives NaN, so it can never pass unseen.
+
+    Args:
+        xp: The Array API namespace of ``p``.
+        p: The probabilities of the classes counted (any shape; float32 in TF).
+        s: ``S``, the number of candidates.
+        num_tries: The draws the sampler made: a Python int, or a 0-d integer array.
+        dtype: The floating dtype of the result; None: the dtype of ``p``.
+
+    Returns:
+        The expected counts, of the shape of ``p``, in ``dtype`` (NaN everywhere when
+        ``num_tries`` is a 0-d array holding 0).
+    """
     if dtype is not None and p.dtype != dtype:
         p = xp.astype(p, dtype)
     if isinstance(num_tries, int):

@@ -138,11 +138,41 @@ def _check_index_range(ctx: Ctx, range_max: int) -> None:
         )
 
 
-def fixed_unigram_plan(backend_name, device, word, range_max, vocab_file, distortion,
-                       num_reserved_ids, num_shards, shard, unigrams) -> tuple:
+def fixed_unigram_plan(backend_name: str, device: Any, word: str, range_max: int,
+                       vocab_file: str, distortion: float, num_reserved_ids: int,
+                       num_shards: int, shard: int, unigrams: Union[Sequence[float], Array],
+                       ) -> tuple[tuple[Array, ...], Array, int, int, tuple]:
     """The fields of the fixed-unigram :class:`~multisampled._distributions.Table`: host work
     of constants (the weights read once, the tables built and cached), which tracing compilers
-    evaluate at trace time (:data:`multisampled.kernels.HOST_WORK`)."""
+    evaluate at trace time (:data:`multisampled.kernels.HOST_WORK`).
+
+    Args:
+        backend_name: The registered name of the backend whose arrays are built.
+        device: The device of the tables, as the backend's ``asarray`` takes it.
+        word: The word dtype's name: ``"int64"`` or ``"uint32"``.
+        range_max: The number of classes ``R``.
+        vocab_file: A vocabulary file's path, or ``""`` to use ``unigrams``.
+        distortion: The power each weight is raised to.
+        num_reserved_ids: The ids before the file's or list's entries (weight 0).
+        num_shards: The number of shards the classes are split into.
+        shard: This shard's index in ``[0, num_shards)``.
+        unigrams: The weights (host floats), or empty to read ``vocab_file``.
+
+    Returns:
+        ``(tables, p, range, support, key)``: the threshold tables, the float32 ``[R]``
+        probabilities, ``R``, the classes of positive probability and the table's key.
+
+    Raises:
+        TypeError: ``unigrams`` not a sequence of floats; ``backend_name`` not a str.
+        ValueError: Both or neither of ``vocab_file`` and ``unigrams`` given; ``unigrams`` not
+            flat; weights not finite and >= 0, not finite after ``distortion``, or of a float32
+            total that is not positive and finite; ``range_max`` not the number of weights of
+            this shard; a line of ``vocab_file`` without a float weight; no backend registered
+            as ``backend_name``.
+        IsADirectoryError: ``vocab_file`` is a directory.
+        FileNotFoundError: ``vocab_file`` cannot be read.
+        ImportError: The backend is registered but its framework is not installed.
+    """
     unigrams = _vocab.unigram_array(unigrams)
     n_unigrams = unigrams.shape[0]
     if not vocab_file and n_unigrams == 0:

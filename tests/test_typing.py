@@ -149,6 +149,9 @@ ANNOTATED = {
     "multisampled/_checks.py": {"check_bool"},
     "multisampled/_rng.py": {"Generator", "cdf_thresholds", "reset_streams", "search_cdf",
                              "threefry2x32", "uniform_int"},
+    "multisampled/_unique.py": {"block_bound", "block_size", "expected_count",
+                                "first_new_positions", "portable_first_distinct"},
+    "multisampled/_distributions.py": {"table_plan"},
 }
 
 SECTION = re.compile(r"^(Args|Attributes|Returns|Raises):$", flags=re.M)

@@ -139,3 +139,32 @@ def samplers(labels: np.ndarray) -> list[CandidateSamples]:
 
 
 VERSION: str = ms.__version__
+
+
+def kernel_calls(xp: Any, x: Any, w: Any, b: Any, labels: Any, candidates: Any) -> Any:
+    """The kernel API (:mod:`multisampled.kernels`), as a backend reuses it."""
+    from multisampled import kernels
+
+    x0, x1 = kernels.threefry2x32(xp, 0, 1, candidates, candidates)
+    classes = kernels.uniform_int(xp, x0, x1, 10)
+    hi, lo = kernels.cdf_thresholds(np.linspace(0.1, 1.0, 10))
+    found = kernels.search_cdf(xp, x0, x1, hi, lo, index_dtype=None)
+    block: int = kernels.block_size(np.ones(4), 4)
+    first = kernels.first_new_positions(xp, classes, seen=None)
+    distinct, num_tries = kernels.portable_first_distinct(xp, classes, 4, 10)
+    counts = kernels.expected_count(xp, found, 4, num_tries)
+    dtype = kernels.compute_dtype(xp, x.dtype)
+    hits = kernels.hit_mask(xp, labels, candidates)
+    last = kernels.last_occurrence(xp, candidates)
+    true_logits, sampled_logits = kernels.sampled_logit_parts(
+        xp, x, w, b, w, b, None, None, hits, 1)
+    entropy = kernels.softmax_cross_entropy(xp, true_logits, sampled_logits)
+    lse = kernels.logsumexp(xp, sampled_logits)
+    terms = kernels.sigmoid_terms(xp, sampled_logits, 0.0, keep=None)
+    nce = kernels.nce(xp, true_logits, sampled_logits)
+    softmax = kernels.sampled_softmax(xp, x, w, b, w, b, None, None, None, 1)
+    plan = kernels.table_plan("numpy", None, ("log_uniform", 10), "uint32")
+    indices, ids, weights = ms.compute_accidental_hits(labels, candidates, 1, backend="numpy")
+    flag: bool = layers.check_bool("flag", True)
+    del block, first, distinct, counts, dtype, last, lse, terms, plan, ids, weights, flag
+    return entropy + nce + softmax + indices
