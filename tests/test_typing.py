@@ -80,7 +80,9 @@ def test_mypy_passes_on_the_typed_usage_and_the_command_line(tmp_path):
 #: annotated public modules whose bodies mypy checks too (with the configuration in
 #: pyproject.toml, check_untyped_defs included); the other annotated modules are read for their
 #: signatures only (follow_imports = "silent")
-CHECKED_MODULES = ["multisampled/_types.py", "multisampled/v1.py", "multisampled/_paddle.py"]
+CHECKED_MODULES = ["multisampled/_types.py", "multisampled/v1.py", "multisampled/_paddle.py",
+                   "multisampled/_hits.py", "multisampled/_math.py", "multisampled/_unique.py",
+                   "multisampled/_distributions.py", "multisampled/_checks.py"]
 
 
 def test_mypy_passes_on_the_annotated_public_modules(tmp_path):
