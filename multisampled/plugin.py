@@ -45,6 +45,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import pluggy
 
+from ._types import Array
+
 __all__ = ["Backend", "hookimpl", "hookspec", "multisampled_register_backends", "PROJECT"]
 
 PROJECT = "multisampled"
@@ -72,36 +74,78 @@ class Backend:
 
     def is_array_type(self, tp: type) -> bool:
         """True for this framework's array types (called once the module is imported; cached
-        per type)."""
+        per type).
+
+        Args:
+            tp: A type (``type(x)`` of an argument of a call).
+
+        Returns:
+            True when ``tp`` is an array type of this framework.
+
+        Raises:
+            NotImplementedError: The subclass does not define it (it is required).
+        """
         raise NotImplementedError(f"{type(self).__name__} must define is_array_type(tp)")
 
     def namespace(self) -> Any:
-        """The Array API namespace the core computes with (may import the framework)."""
+        """The Array API namespace the core computes with (may import the framework).
+
+        Returns:
+            The Array API namespace of this framework's arrays.
+
+        Raises:
+            NotImplementedError: The subclass does not define it (it is required).
+        """
         raise NotImplementedError(f"{type(self).__name__} must define namespace()")
 
     # ------------------------------------------------------------------ conversions
 
     def version(self) -> Optional[str]:
         """The framework's version, None when it is not installed. Default: the version of the
-        distribution named like ``module``."""
+        distribution named like ``module``.
+
+        Returns:
+            The framework's version string, or None when it is not installed.
+        """
         try:
             return importlib.metadata.version(self.module)
         except importlib.metadata.PackageNotFoundError:
             return None
 
     def available(self) -> bool:
-        """True when the framework is installed (a broken install counts as not available)."""
+        """True when the framework is installed (a broken install counts as not available).
+
+        Returns:
+            True when :meth:`version` names an installed version, False otherwise (also when it
+            raises).
+        """
         try:
             return self.version() is not None
         except Exception:
             return False
 
-    def asarray(self, value: Any, dtype: Optional[str] = None, device: Any = None) -> Any:
+    def asarray(self, value: Array, dtype: Optional[str] = None, device: Any = None) -> Array:
         """Host data (NumPy arrays, lists, scalars) or an array of this backend as an array of
         this backend. ``dtype`` is a dtype NAME (``"int64"``, ``"bfloat16"``) or None (keep
         NumPy's); ``device`` a device of this backend (an entry of :meth:`devices`, or what
         :meth:`device_of` returns) or None for the default. Default: NumPy, then the
-        namespace's ``asarray``."""
+        namespace's ``asarray``.
+
+        Args:
+            value: Host data (a NumPy array, nested lists, Python scalars) or an array of this
+                backend.
+            dtype: A dtype name (``"int64"``, ``"bfloat16"``), or None to keep the dtype of
+                ``value`` (NumPy's for host data).
+            device: A device of this backend (an entry of :meth:`devices`, or what
+                :meth:`device_of` returns), or None for the default device (an array of this
+                backend stays where it is).
+
+        Returns:
+            An array of this backend.
+
+        Raises:
+            TypeError: ``value`` holds objects rather than numbers.
+        """
         import numpy as np
 
         xp = self.namespace()
@@ -121,9 +165,16 @@ class Backend:
             return xp.asarray(host, dtype=target)
         return xp.asarray(host, dtype=target, device=device)
 
-    def to_numpy(self, array: Any) -> Any:
+    def to_numpy(self, array: Array) -> Any:
         """An array of this backend as a NumPy array (reports, the CLI, tests; may
-        synchronise). Default: ``numpy.asarray``."""
+        synchronise). Default: ``numpy.asarray``.
+
+        Args:
+            array: An array of this backend.
+
+        Returns:
+            A NumPy array of the same values.
+        """
         import numpy as np
 
         return np.asarray(array)
@@ -132,12 +183,23 @@ class Backend:
 
     def devices(self) -> Sequence[Any]:
         """The devices this backend can run on (reports, the conformance kit's device tests);
-        empty means "the default device only"."""
+        empty means "the default device only".
+
+        Returns:
+            The backend's devices; empty for "the default device only".
+        """
         return []
 
-    def device_of(self, array: Any) -> Any:
+    def device_of(self, array: Array) -> Any:
         """The device of one of this backend's arrays (None where it has none, e.g. a symbolic
-        tensor). The core asks this and nothing else for an array's device."""
+        tensor). The core asks this and nothing else for an array's device.
+
+        Args:
+            array: An array of this backend.
+
+        Returns:
+            The array's device, or None where it has none.
+        """
         import array_api_compat
 
         try:
@@ -147,78 +209,157 @@ class Backend:
 
     def has_dtype(self, name: str) -> bool:
         """Whether arrays of the floating dtype ``name`` (``"float64"``, ``"bfloat16"``) can be
-        made now (JAX without x64 has no float64). Default: the namespace has the dtype."""
+        made now (JAX without x64 has no float64). Default: the namespace has the dtype.
+
+        Args:
+            name: A floating dtype name (``"float64"``, ``"bfloat16"``).
+
+        Returns:
+            True when arrays of that dtype can be made now.
+        """
         return getattr(self.namespace(), name, None) is not None
 
     # ------------------------------------------------------------------ autodiff and checks
 
-    def stop_gradient(self, array: Any) -> Any:
+    def stop_gradient(self, array: Array) -> Array:
         """``array`` cut off from autodiff. Required as soon as the framework has autodiff:
-        sampled values and soft labels never get gradients. Default: the identity."""
+        sampled values and soft labels never get gradients. Default: the identity.
+
+        Args:
+            array: An array of this backend.
+
+        Returns:
+            ``array``'s values, without gradient.
+        """
         return array
 
     def may_read_values(self, device: Any) -> bool:
         """Whether value checks (labels in range, positive counts) may read this call's values
         on the host: cheap, and possible (no accelerator synchronisation, no tracer). Asked per
         call with the call's device (None for host data). Where it is False the core uses
-        :meth:`check_async` and never synchronises."""
+        :meth:`check_async` and never synchronises.
+
+        Args:
+            device: The call's device (what :meth:`device_of` returns), or None for host data.
+
+        Returns:
+            True when value checks may read the call's values on the host.
+        """
         return True
 
     #: whether :meth:`check_async` reports failed checks (the conformance kit then expects
     #: bad values to raise off the host too)
     async_checks: bool = False
 
-    def check_async(self, condition: Any, message: str) -> None:
+    def check_async(self, condition: Array, message: str) -> None:
         """Report ``message`` (later, without a host synchronisation) where the 0-d bool array
         ``condition`` is False. Default: nothing (checks off the host are skipped; ids are
-        kept in range before every gather so nothing reads out of bounds)."""
+        kept in range before every gather so nothing reads out of bounds).
+
+        Args:
+            condition: A 0-d bool array of this backend: the check holds where it is True.
+            message: The error message to report where it is False.
+        """
 
     # ------------------------------------------------------------------ tracing compilers
 
     def is_compiling(self) -> bool:
         """Whether a compiler is tracing now (``jax.jit``, ``tf.function``,
         ``torch.compile``): host state (the int seeds' streams) cannot advance once per run of
-        the compiled code, so samplers need a key. Default: never."""
+        the compiled code, so samplers need a key. Default: never.
+
+        Returns:
+            True while a compiler is tracing.
+        """
         return False
 
     def outside_trace(self) -> Optional[Callable[..., Any]]:
         """For compilers that trace Python code and can leave a function to run eagerly
         (``torch.compile``): while such a trace is in progress and a call has no key, a
         ``runner(fn, *args, **kwargs)`` that runs ``fn`` outside it on every run of the
-        compiled code; None otherwise. Must be cheap and must not import the framework."""
+        compiled code; None otherwise. Must be cheap and must not import the framework.
+
+        Returns:
+            A ``runner(fn, *args, **kwargs)`` while such a trace is in progress, None otherwise.
+        """
         return None
 
     def compiler(self) -> Optional[Callable[[Callable[..., Any]], Callable[..., Any]]]:
         """``fn -> compiled fn`` (``jax.jit``, ``tf.function``, ``torch.compile(
-        fullgraph=True)``) for the conformance kit's tracing group; None: no compiler."""
+        fullgraph=True)``) for the conformance kit's tracing group; None: no compiler.
+
+        Returns:
+            The framework's compiler as ``fn -> compiled fn``, or None where it has none.
+        """
         return None
 
     # ------------------------------------------------------------------ random numbers
 
-    def key_from_seed(self, seed: Any, device: Any) -> Optional[tuple]:
+    def key_from_seed(self, seed: Any, device: Any) -> Optional[tuple[Array, Array]]:
         """For a framework-native seed object (a ``torch.Generator``): two fresh 32-bit key
         words as 0-d word arrays on ``device``, drawn from ``seed`` (advancing it) without a
-        host synchronisation; None for anything else."""
+        host synchronisation; None for anything else.
+
+        Args:
+            seed: The ``seed`` a sampler was given.
+            device: The call's device.
+
+        Returns:
+            ``(key0, key1)``, two 0-d 32-bit word arrays on ``device``, for a framework-native seed
+            object; None for anything else.
+        """
         return None
 
-    def key_words(self, key: Any) -> Optional[Any]:
+    def key_words(self, key: Any) -> Optional[Array]:
         """For a framework-native key object that is not a plain array of two words (a JAX
-        typed key): its two 32-bit words as a 1-D integer array; None for anything else."""
+        typed key): its two 32-bit words as a 1-D integer array; None for anything else.
+
+        Args:
+            key: The key a sampler was given.
+
+        Returns:
+            A 1-D integer array of the key's two 32-bit words, for a framework-native key object;
+            None for anything else.
+        """
         return None
 
-    def threefry2x32(self, xp: Any, key0: Any, key1: Any, c0: Any, c1: Any) -> tuple:
+    def threefry2x32(self, xp: Any, key0: Array, key1: Array, c0: Array,
+                     c1: Array) -> tuple[Array, Array]:
         """Threefry-2x32 of the counters ``(c0, c1)`` under ``(key0, key1)``: a faster kernel
         of the same bits may replace :func:`multisampled.kernels.threefry2x32` (the default),
-        and the conformance kit checks it against an independent reference."""
+        and the conformance kit checks it against an independent reference.
+
+        Args:
+            xp: The Array API namespace of the arrays.
+            key0: The key's first 32-bit word.
+            key1: The key's second 32-bit word.
+            c0: The counters' first words (32-bit unsigned).
+            c1: The counters' second words, of the shape of ``c0``.
+
+        Returns:
+            ``(x0, x1)``: the two encrypted words, of the shape of ``c0``.
+        """
         from . import kernels
 
         return kernels.threefry2x32(xp, key0, key1, c0, c1)
 
-    def first_distinct(self, xp: Any, classes: Any, num_sampled: int, num_classes: int) -> tuple:
+    def first_distinct(self, xp: Any, classes: Array, num_sampled: int,
+                       num_classes: int) -> tuple[Array, Array]:
         """``(candidates [num_sampled], num_tries)``: the first ``num_sampled`` distinct classes
         of the draws ``classes [n]`` in draw order, and the position of the last of them plus
         1 (``> n`` when the draws hold fewer). Default:
-        :func:`multisampled.kernels.portable_first_distinct`."""
+        :func:`multisampled.kernels.portable_first_distinct`.
+
+        Args:
+            xp: The Array API namespace of ``classes``.
+            classes: ``[n]`` integer draws, ids in ``[0, num_classes)``.
+            num_sampled: How many distinct classes to take.
+            num_classes: The number of classes (the bound of the ids).
+
+        Returns:
+            ``(candidates [num_sampled], num_tries)``: the first distinct classes in draw order,
+            and the position of the last of them plus 1 (``> n`` when the draws hold fewer).
+        """
         from . import kernels
 
         return kernels.portable_first_distinct(xp, classes, num_sampled, num_classes)
@@ -228,33 +369,79 @@ class Backend:
         """``while cond(state): state = body(state)`` over a tuple of arrays of fixed shapes
         (the unique sampler's loop where no block size is safe); a framework's own loop
         (``jax.lax.while_loop``, ``tf.while_loop``) lets a compiler trace it. Default: a Python
-        loop, which reads ``cond`` on the host."""
+        loop, which reads ``cond`` on the host.
+
+        Args:
+            cond: ``state -> 0-d bool array``: whether to run ``body`` once more.
+            body: ``state -> state``, of the same structure, shapes and dtypes.
+            state: The initial state: a tuple of arrays of fixed shapes.
+
+        Returns:
+            The state once ``cond`` is False.
+        """
         while bool(cond(state)):
             state = body(state)
         return state
 
     # ------------------------------------------------------------------ the loss's hot path
 
-    def take_rows(self, table: Any, ids: Any) -> Any:
+    def take_rows(self, table: Array, ids: Array) -> Array:
         """``take(table, ids, axis=0)`` for a parameter table and 1-D integer ids, with the same
-        values and gradients, where the framework has a cheaper way."""
+        values and gradients, where the framework has a cheaper way.
+
+        Args:
+            table: A ``[C, ...]`` parameter table of this backend.
+            ids: 1-D integer ids in ``[0, C)``.
+
+        Returns:
+            ``[len(ids), ...]``: the rows of ``table`` at ``ids``.
+        """
         return self.namespace().take(table, ids, axis=0)
 
-    def hit_mask(self, xp: Any, labels: Any, candidates: Any, num_classes: int) -> Any:
+    def hit_mask(self, xp: Any, labels: Array, candidates: Array, num_classes: int) -> Array:
         """Bool ``[B, S]``: the accidental hits of ``labels [B, T]`` among ``candidates [S]``
         (one integer dtype, ids in ``[0, num_classes)``), as
         :func:`multisampled.kernels.hit_mask` (the default) defines them; a backend may build
-        the same mask without sorting."""
+        the same mask without sorting.
+
+        Args:
+            xp: The Array API namespace of both arrays.
+            labels: ``[B, T]`` integer labels.
+            candidates: ``[S]`` integer candidates, of the dtype of ``labels``.
+            num_classes: The number of classes (the bound of the ids).
+
+        Returns:
+            A bool ``[B, S]`` array: True at the accidental hits.
+        """
         from . import kernels
 
         return kernels.hit_mask(xp, labels, candidates)
 
-    def sampled_softmax(self, xp: Any, x: Any, true_w: Any, true_b: Any, sampled_w: Any,
-                        sampled_b: Any, log_q_true: Any, log_q_sampled: Any, hits: Any,
-                        num_true: int) -> Any:
+    def sampled_softmax(self, xp: Any, x: Array, true_w: Array, true_b: Array, sampled_w: Array,
+                        sampled_b: Array, log_q_true: Optional[Array],
+                        log_q_sampled: Optional[Array], hits: Optional[Array],
+                        num_true: int) -> Array:
         """TF's per-example sampled softmax loss ``[B]`` (in the compute dtype) on gathered
         rows, as :func:`multisampled.kernels.sampled_softmax` (the default) defines it; a
-        backend may fuse it into fewer passes over the ``[B, S]`` logits."""
+        backend may fuse it into fewer passes over the ``[B, S]`` logits.
+
+        Args:
+            xp: The Array API namespace of the arrays.
+            x: ``[B, D]`` floating inputs.
+            true_w: ``[B*T, D]`` the labels' weight rows (row-major).
+            true_b: ``[B*T]`` the labels' biases.
+            sampled_w: ``[S, D]`` the candidates' weight rows.
+            sampled_b: ``[S]`` the candidates' biases.
+            log_q_true: The log expected counts of the labels (broadcasting to ``[B, T]``), or None
+                when log Q is not subtracted.
+            log_q_sampled: The log expected counts of the candidates (broadcasting to ``[S]``);
+                read only when ``log_q_true`` is not None.
+            hits: A bool ``[B, S]`` accidental-hit mask, or None.
+            num_true: ``T``, the labels per example.
+
+        Returns:
+            ``[B]``: the per-example loss, in the compute dtype of ``x``.
+        """
         from . import kernels
 
         return kernels.sampled_softmax(xp, x, true_w, true_b, sampled_w, sampled_b, log_q_true,
@@ -262,44 +449,100 @@ class Backend:
 
     # ------------------------------------------------------------------ state
 
-    def new_state(self, value: Any) -> Any:
+    def new_state(self, value: Array) -> Any:
         """A holder of learned state (the learned unigram's counts) initialised to ``value``,
         which :meth:`assign_state` can update where a trace runs (a ``tf.Variable``, a torch
-        buffer). Default: the array itself."""
+        buffer). Default: the array itself.
+
+        Args:
+            value: The initial array.
+
+        Returns:
+            The holder of the state.
+        """
         return value
 
-    def assign_state(self, state: Any, value: Any) -> Any:
-        """Store ``value`` in ``state``; returns the holder to keep. Default: ``value``."""
+    def assign_state(self, state: Any, value: Array) -> Any:
+        """Store ``value`` in ``state``; returns the holder to keep. Default: ``value``.
+
+        Args:
+            state: A holder from :meth:`new_state` (or a previous :meth:`assign_state`).
+            value: The new array.
+
+        Returns:
+            The holder to keep (``state`` updated, or a new holder).
+        """
         return value
 
-    def read_state(self, state: Any) -> Any:
-        """The array held by ``state``."""
+    def read_state(self, state: Any) -> Array:
+        """The array held by ``state``.
+
+        Args:
+            state: A holder from :meth:`new_state` or :meth:`assign_state`.
+
+        Returns:
+            The array it holds.
+        """
         return state
 
     # ------------------------------------------------------------------ collectives
 
-    def group_info(self, group: Any) -> tuple:
+    def group_info(self, group: Any) -> tuple[Any, int]:
         """``(rank, world_size)`` of this process in ``group``, what the losses' ``shard_group=``
         takes (a ``torch.distributed`` process group, a JAX mesh axis name); ``rank`` is an int
         or a 0-d integer array (a traced axis index), ``world_size`` an int. Raise ``TypeError``
-        or ``ValueError`` naming ``shard_group`` for anything else. Default: no collectives."""
+        or ``ValueError`` naming ``shard_group`` for anything else. Default: no collectives.
+
+        Args:
+            group: The losses' ``shard_group=``.
+
+        Returns:
+            ``(rank, world_size)``: this process's rank in ``group`` (an int or a 0-d integer
+            array) and the group's size (an int).
+
+        Raises:
+            TypeError: ``group`` is not a group of this backend, naming ``shard_group`` (the
+                default raises it for every group: the backend has no collectives).
+            ValueError: An override may raise it instead, naming ``shard_group``, for a group of
+                the right type that cannot be used.
+        """
         raise TypeError(
             f"shard_group={group!r}: the {self.name} backend has no collectives, so its class "
             "table cannot be sharded across ranks (pass the shards as a list on one device "
             "instead)"
         )
 
-    def all_reduce(self, x: Any, op: str, group: Any) -> Any:
+    def all_reduce(self, x: Array, op: str, group: Any) -> Array:
         """The elementwise ``op`` (``"sum"`` or ``"max"``) of ``x`` over ``group``, on every
         rank, without a host synchronisation. Gradient of ``"sum"``: each rank's own ``x``
         receives the output's gradient unchanged (every rank holds the same result and
-        back-propagates it); ``"max"`` is only taken of values without gradient."""
+        back-propagates it); ``"max"`` is only taken of values without gradient.
+
+        Args:
+            x: An array of this backend.
+            op: ``"sum"`` or ``"max"``.
+            group: A group :meth:`group_info` accepts.
+
+        Returns:
+            The reduction of ``x`` over ``group``, of the shape and dtype of ``x``.
+
+        Raises:
+            TypeError: The backend has no collectives (the default).
+        """
         raise TypeError(f"the {self.name} backend has no collectives")
 
-    def copy_to_group(self, x: Any, group: Any) -> Any:
+    def copy_to_group(self, x: Array, group: Any) -> Array:
         """``x``, the same on every rank of ``group``, as this rank's operand: the value
         unchanged, its gradient summed over the group. Default: ``x`` (right where the
-        framework differentiates through its collectives, as JAX under ``shard_map``)."""
+        framework differentiates through its collectives, as JAX under ``shard_map``).
+
+        Args:
+            x: An array of this backend, the same on every rank.
+            group: A group :meth:`group_info` accepts.
+
+        Returns:
+            ``x``'s value, whose gradient is summed over ``group``.
+        """
         return x
 
     def __repr__(self) -> str:
@@ -328,4 +571,7 @@ def multisampled_register_backends(register: Callable[[Backend], None]) -> None:
     """Register backends by calling ``register(backend)`` once per :class:`Backend` instance.
 
     Must not import any array framework.
+
+    Args:
+        register: Called once per backend with its :class:`Backend` instance.
     """
