@@ -165,7 +165,7 @@ def run_module(case, index: int, rank=None, world=None, group=None) -> dict:
         module.weight.copy_(torch.tensor(d["w"][ids]))
         if case.bias:
             module.bias.copy_(torch.tensor(d["b"][ids]))
-    out = {}
+    out = {f"{case.name}/rows": np.array(module.weight.shape[0])}
     for mode in ("train", "eval"):
         module.train(mode == "train")
         module.zero_grad(set_to_none=True)

@@ -100,12 +100,13 @@ def test_torch_module_shards_equal_one_module(ranks, case, mode):
             _close(got[f"{n}/gb"], want[f"{n}/gb"][ids], "float64")
 
 
-def test_sharded_module_rows_follow_the_layout(ranks):
-    """Each rank's parameter has its layout's rows; the shards make up the whole table."""
-    world, _ = ranks
-    for strategy in ("div", "mod"):
-        sizes = [len(sharded_cases.owned_ids(11, world, r, strategy)) for r in range(world)]
-        assert sum(sizes) == 11 and max(sizes) - min(sizes) <= 1
+@pytest.mark.parametrize("case", sharded_cases.MODULE_CASES, ids=lambda c: c.name)
+def test_sharded_module_owns_its_layout_rows(ranks, case):
+    """Each rank's weight has the rows of its shard in the case's layout (uneven shards)."""
+    world, results = ranks
+    for rank, got in enumerate(results):
+        ids = sharded_cases.owned_ids(case.num_classes, world, rank, case.strategy)
+        assert int(got[f"{case.name}/rows"]) == len(ids)
 
 
 # ----------------------------------------------------------------------------------- errors
