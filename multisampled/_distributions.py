@@ -9,7 +9,7 @@ Every distribution maps a draw's two words ``(hi, lo)`` to a class with integer 
   on the host per backend, device and distribution (:func:`table_plan`, a pure function of
   constants, which tracing compilers evaluate at trace time);
 * :class:`LogUniform`: the log-uniform distribution over larger ranges, ``floor((R+1)**u) - 1``
-  in integer fixed point (:func:`multisampled._rng.log_uniform_classes`), in memory that does not
+  in integer fixed point (:func:`multisampled._log_uniform.log_uniform_classes`), in memory that does not
   grow with the range;
 * :class:`Learned`: the learned unigram's integer counts, ``searchsorted`` of a uniform integer
   in ``[0, total)``.
@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Optional, Union
 
-from . import _rng
+from . import _log_uniform, _rng
 from ._context import Ctx
 from ._types import Array
 
@@ -148,8 +148,8 @@ def table_plan(backend_name: str, device: Any, key: tuple,
         backend = get_backend(backend_name)
         if _is_fixed_point(key):  # the exp2 mantissa limbs of LogUniform, no per-class data
             dtype = "int64" if word == "int64" else "uint32"
-            tables = tuple(backend.asarray(t, dtype, device) for t in _rng.exp2_limb_tables())
-            constants = (_rng.log2_constant(key[1]), _rng.ln2_constant())
+            tables = tuple(backend.asarray(t, dtype, device) for t in _log_uniform.exp2_limb_tables())
+            constants = (_log_uniform.log2_constant(key[1]), _log_uniform.ln2_constant())
             return tables, constants, key[1], key[1]
         cdf, p = _host_tables(key)[0]
         support = int(np.count_nonzero(p))
@@ -201,7 +201,7 @@ class LogUniform:
     ``floor((R+1)**u) - 1`` evaluated in integer fixed point on the device (the same class on
     every backend and device), ``P(k)`` is TF's formula evaluated per class."""
 
-    tables: tuple  # the four limb tables of multisampled._rng.exp2_limb_tables
+    tables: tuple  # the four limb tables of multisampled._log_uniform.exp2_limb_tables
     constants: tuple  # (log2_constant(range), ln2_constant()), Python ints
     range: int
     support: int
@@ -209,7 +209,7 @@ class LogUniform:
 
     def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
         xp = ctx.xp
-        k = _rng.log_uniform_classes(xp, hi, lo, self.range, self.tables, self.constants)
+        k = _log_uniform.log_uniform_classes(xp, hi, lo, self.range, self.tables, self.constants)
         return xp.astype(k, ctx.index_dtype)
 
     def prob(self, ctx: Ctx, classes: Any) -> Any:
