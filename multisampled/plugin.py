@@ -73,14 +73,14 @@ class Backend:
     # ------------------------------------------------------------------ required
 
     def is_array_type(self, tp: type) -> bool:
-        """True for this framework's array types (called once the module is imported; cached
-        per type).
+        """Whether ``tp`` is an array type of this framework (asked once the module is
+        imported; cached per type).
 
         Args:
             tp: A type (``type(x)`` of an argument of a call).
 
         Returns:
-            True when ``tp`` is an array type of this framework.
+            True for this framework's array types.
 
         Raises:
             NotImplementedError: The subclass does not define it (it is required).
@@ -101,8 +101,7 @@ class Backend:
     # ------------------------------------------------------------------ conversions
 
     def version(self) -> Optional[str]:
-        """The framework's version, None when it is not installed. Default: the version of the
-        distribution named like ``module``.
+        """The framework's version. Default: that of the distribution named like ``module``.
 
         Returns:
             The framework's version string, or None when it is not installed.
@@ -113,11 +112,10 @@ class Backend:
             return None
 
     def available(self) -> bool:
-        """True when the framework is installed (a broken install counts as not available).
+        """Whether the framework is installed (a broken install counts as not available).
 
         Returns:
-            True when :meth:`version` names an installed version, False otherwise (also when it
-            raises).
+            True when :meth:`version` names a version; False otherwise, also when it raises.
         """
         try:
             return self.version() is not None
@@ -125,11 +123,8 @@ class Backend:
             return False
 
     def asarray(self, value: Array, dtype: Optional[str] = None, device: Any = None) -> Array:
-        """Host data (NumPy arrays, lists, scalars) or an array of this backend as an array of
-        this backend. ``dtype`` is a dtype NAME (``"int64"``, ``"bfloat16"``) or None (keep
-        NumPy's); ``device`` a device of this backend (an entry of :meth:`devices`, or what
-        :meth:`device_of` returns) or None for the default. Default: NumPy, then the
-        namespace's ``asarray``.
+        """Host data or an array of this backend as an array of this backend. Default: NumPy,
+        then the namespace's ``asarray``.
 
         Args:
             value: Host data (a NumPy array, nested lists, Python scalars) or an array of this
@@ -166,7 +161,7 @@ class Backend:
         return xp.asarray(host, dtype=target, device=device)
 
     def to_numpy(self, array: Array) -> Any:
-        """An array of this backend as a NumPy array (reports, the CLI, tests; may
+        """An array of this backend as a NumPy array (for reports, the CLI and tests; it may
         synchronise). Default: ``numpy.asarray``.
 
         Args:
@@ -182,8 +177,7 @@ class Backend:
     # ------------------------------------------------------------------ devices and dtypes
 
     def devices(self) -> Sequence[Any]:
-        """The devices this backend can run on (reports, the conformance kit's device tests);
-        empty means "the default device only".
+        """The devices this backend can run on (for reports and the kit's device tests).
 
         Returns:
             The backend's devices; empty for "the default device only".
@@ -191,8 +185,7 @@ class Backend:
         return []
 
     def device_of(self, array: Array) -> Any:
-        """The device of one of this backend's arrays (None where it has none, e.g. a symbolic
-        tensor). The core asks this and nothing else for an array's device.
+        """The device of one of this backend's arrays: the core asks this and nothing else.
 
         Args:
             array: An array of this backend.
@@ -208,8 +201,8 @@ class Backend:
             return getattr(array, "device", None)
 
     def has_dtype(self, name: str) -> bool:
-        """Whether arrays of the floating dtype ``name`` (``"float64"``, ``"bfloat16"``) can be
-        made now (JAX without x64 has no float64). Default: the namespace has the dtype.
+        """Whether arrays of a floating dtype can be made now (JAX without x64 has no float64).
+        Default: the namespace has the dtype.
 
         Args:
             name: A floating dtype name (``"float64"``, ``"bfloat16"``).
@@ -222,8 +215,8 @@ class Backend:
     # ------------------------------------------------------------------ autodiff and checks
 
     def stop_gradient(self, array: Array) -> Array:
-        """``array`` cut off from autodiff. Required as soon as the framework has autodiff:
-        sampled values and soft labels never get gradients. Default: the identity.
+        """``array`` cut off from autodiff, as sampled values and soft labels are. Required as
+        soon as the framework has autodiff. Default: the identity.
 
         Args:
             array: An array of this backend.
@@ -236,8 +229,7 @@ class Backend:
     def may_read_values(self, device: Any) -> bool:
         """Whether value checks (labels in range, positive counts) may read this call's values
         on the host: cheap, and possible (no accelerator synchronisation, no tracer). Asked per
-        call with the call's device (None for host data). Where it is False the core uses
-        :meth:`check_async` and never synchronises.
+        call; where it is False the core uses :meth:`check_async` and never synchronises.
 
         Args:
             device: The call's device (what :meth:`device_of` returns), or None for host data.
@@ -264,12 +256,12 @@ class Backend:
     # ------------------------------------------------------------------ tracing compilers
 
     def is_compiling(self) -> bool:
-        """Whether a compiler is tracing now (``jax.jit``, ``tf.function``,
-        ``torch.compile``): host state (the int seeds' streams) cannot advance once per run of
-        the compiled code, so samplers need a key. Default: never.
+        """Whether a compiler is tracing now (``jax.jit``, ``tf.function``, ``torch.compile``):
+        then samplers need a key, as host state (an int seed's stream) cannot advance once per
+        run of the compiled code.
 
         Returns:
-            True while a compiler is tracing.
+            True while a compiler is tracing. Default: never.
         """
         return False
 
@@ -285,20 +277,19 @@ class Backend:
         return None
 
     def compiler(self) -> Optional[Callable[[Callable[..., Any]], Callable[..., Any]]]:
-        """``fn -> compiled fn`` (``jax.jit``, ``tf.function``, ``torch.compile(
-        fullgraph=True)``) for the conformance kit's tracing group; None: no compiler.
+        """The compiler the conformance kit's tracing group uses.
 
         Returns:
-            The framework's compiler as ``fn -> compiled fn``, or None where it has none.
+            ``fn -> compiled fn`` (``jax.jit``, ``tf.function``,
+            ``torch.compile(fullgraph=True)``), or None where the framework has none.
         """
         return None
 
     # ------------------------------------------------------------------ random numbers
 
     def key_from_seed(self, seed: Any, device: Any) -> Optional[tuple[Array, Array]]:
-        """For a framework-native seed object (a ``torch.Generator``): two fresh 32-bit key
-        words as 0-d word arrays on ``device``, drawn from ``seed`` (advancing it) without a
-        host synchronisation; None for anything else.
+        """Two fresh key words drawn from a framework-native seed object (a ``torch.Generator``,
+        which advances) without a host synchronisation.
 
         Args:
             seed: The ``seed`` a sampler was given.
@@ -311,8 +302,8 @@ class Backend:
         return None
 
     def key_words(self, key: Any) -> Optional[Array]:
-        """For a framework-native key object that is not a plain array of two words (a JAX
-        typed key): its two 32-bit words as a 1-D integer array; None for anything else.
+        """The words of a framework-native key object that is not a plain array of two words
+        (a JAX typed key).
 
         Args:
             key: The key a sampler was given.
@@ -325,9 +316,9 @@ class Backend:
 
     def threefry2x32(self, xp: Any, key0: Array, key1: Array, c0: Array,
                      c1: Array) -> tuple[Array, Array]:
-        """Threefry-2x32 of the counters ``(c0, c1)`` under ``(key0, key1)``: a faster kernel
-        of the same bits may replace :func:`multisampled.kernels.threefry2x32` (the default),
-        and the conformance kit checks it against an independent reference.
+        """Threefry-2x32: a faster kernel of the same bits may replace
+        :func:`multisampled.kernels.threefry2x32` (the default); the kit checks it against an
+        independent reference.
 
         Args:
             xp: The Array API namespace of the arrays.
@@ -345,9 +336,7 @@ class Backend:
 
     def first_distinct(self, xp: Any, classes: Array, num_sampled: int,
                        num_classes: int) -> tuple[Array, Array]:
-        """``(candidates [num_sampled], num_tries)``: the first ``num_sampled`` distinct classes
-        of the draws ``classes [n]`` in draw order, and the position of the last of them plus
-        1 (``> n`` when the draws hold fewer). Default:
+        """The first ``num_sampled`` distinct classes of the draws, in draw order. Default:
         :func:`multisampled.kernels.portable_first_distinct`.
 
         Args:
@@ -386,8 +375,8 @@ class Backend:
     # ------------------------------------------------------------------ the loss's hot path
 
     def take_rows(self, table: Array, ids: Array) -> Array:
-        """``take(table, ids, axis=0)`` for a parameter table and 1-D integer ids, with the same
-        values and gradients, where the framework has a cheaper way.
+        """``take(table, ids, axis=0)`` with the same values and gradients, where the framework
+        has a cheaper way.
 
         Args:
             table: A ``[C, ...]`` parameter table of this backend.
@@ -399,8 +388,7 @@ class Backend:
         return self.namespace().take(table, ids, axis=0)
 
     def hit_mask(self, xp: Any, labels: Array, candidates: Array, num_classes: int) -> Array:
-        """Bool ``[B, S]``: the accidental hits of ``labels [B, T]`` among ``candidates [S]``
-        (one integer dtype, ids in ``[0, num_classes)``), as
+        """The accidental hits of the labels among the candidates, as
         :func:`multisampled.kernels.hit_mask` (the default) defines them; a backend may build
         the same mask without sorting.
 
@@ -421,9 +409,9 @@ class Backend:
                         sampled_b: Array, log_q_true: Optional[Array],
                         log_q_sampled: Optional[Array], hits: Optional[Array],
                         num_true: int) -> Array:
-        """TF's per-example sampled softmax loss ``[B]`` (in the compute dtype) on gathered
-        rows, as :func:`multisampled.kernels.sampled_softmax` (the default) defines it; a
-        backend may fuse it into fewer passes over the ``[B, S]`` logits.
+        """TF's per-example sampled softmax loss on gathered rows, as
+        :func:`multisampled.kernels.sampled_softmax` (the default) defines it; a backend may
+        fuse it into fewer passes over the ``[B, S]`` logits.
 
         Args:
             xp: The Array API namespace of the arrays.
@@ -450,9 +438,8 @@ class Backend:
     # ------------------------------------------------------------------ state
 
     def new_state(self, value: Array) -> Any:
-        """A holder of learned state (the learned unigram's counts) initialised to ``value``,
-        which :meth:`assign_state` can update where a trace runs (a ``tf.Variable``, a torch
-        buffer). Default: the array itself.
+        """A holder of learned state (the learned unigram's counts) that :meth:`assign_state`
+        can update where a trace runs (a ``tf.Variable``, a torch buffer). Default: the array.
 
         Args:
             value: The initial array.
@@ -475,7 +462,7 @@ class Backend:
         return value
 
     def read_state(self, state: Any) -> Array:
-        """The array held by ``state``.
+        """The array a state holder holds.
 
         Args:
             state: A holder from :meth:`new_state` or :meth:`assign_state`.
@@ -488,17 +475,15 @@ class Backend:
     # ------------------------------------------------------------------ collectives
 
     def group_info(self, group: Any) -> tuple[Any, int]:
-        """``(rank, world_size)`` of this process in ``group``, what the losses' ``shard_group=``
-        takes (a ``torch.distributed`` process group, a JAX mesh axis name); ``rank`` is an int
-        or a 0-d integer array (a traced axis index), ``world_size`` an int. Raise ``TypeError``
-        or ``ValueError`` naming ``shard_group`` for anything else. Default: no collectives.
+        """This process's place in a group the losses' ``shard_group=`` takes (a
+        ``torch.distributed`` process group, a JAX mesh axis name). Default: no collectives.
 
         Args:
             group: The losses' ``shard_group=``.
 
         Returns:
-            ``(rank, world_size)``: this process's rank in ``group`` (an int or a 0-d integer
-            array) and the group's size (an int).
+            ``(rank, world_size)``: this process's rank in ``group`` (an int, or a 0-d integer
+            array: a traced axis index) and the group's size (an int).
 
         Raises:
             TypeError: ``group`` is not a group of this backend, naming ``shard_group`` (the
@@ -513,8 +498,8 @@ class Backend:
         )
 
     def all_reduce(self, x: Array, op: str, group: Any) -> Array:
-        """The elementwise ``op`` (``"sum"`` or ``"max"``) of ``x`` over ``group``, on every
-        rank, without a host synchronisation. Gradient of ``"sum"``: each rank's own ``x``
+        """The elementwise reduction of ``x`` over ``group``, on every rank, without a host
+        synchronisation. Gradient of ``"sum"``: each rank's own ``x``
         receives the output's gradient unchanged (every rank holds the same result and
         back-propagates it); ``"max"`` is only taken of values without gradient.
 
