@@ -9,7 +9,9 @@ dtype, so a float64 reference sees exactly what the backend sees). bfloat16 payl
 as float32 arrays whose values are exactly representable in bfloat16.
 
 The workhorse is :func:`sampled_softmax_problem`; :func:`paddle_problem` is the Paddle-style
-counterpart (full logits, per-row customized samples).
+counterpart (full logits, per-row customized samples). This is the module backend authors
+import: it also re-exports the dtype, size and shard building blocks (``_primitives``) and the
+fixed examples (``_examples``).
 """
 
 from __future__ import annotations
@@ -19,210 +21,47 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from hypothesis import assume, strategies as st
 
+from ._examples import example_paddle_problem, example_problem
+from ._primitives import (
+    FLOAT_DTYPES,
+    batch_sizes,
+    dims,
+    div_shard_sizes,
+    float_dtypes,
+    host_dtype,
+    mod_shard_sizes,
+    num_classes,
+    num_trues,
+    partition_strategies,
+    round_to_dtype,
+    seeds,
+    shard_weights,
+)
+
 __all__ = [
-    "FLOAT_DTYPES",
+    # the problem strategies, defined here
     "accidental_hit_case",
+    "paddle_problem",
+    "rank_problem",
+    "sampled_softmax_problem",
+    # re-exported from _primitives: dtypes and rounding, sizes and seeds, shard layouts
+    "FLOAT_DTYPES",
     "batch_sizes",
     "dims",
     "div_shard_sizes",
-    "example_paddle_problem",
-    "example_problem",
     "float_dtypes",
     "host_dtype",
     "mod_shard_sizes",
     "num_classes",
     "num_trues",
-    "paddle_problem",
     "partition_strategies",
-    "rank_problem",
     "round_to_dtype",
-    "sampled_softmax_problem",
     "seeds",
     "shard_weights",
+    # re-exported from _examples: the fixed examples
+    "example_paddle_problem",
+    "example_problem",
 ]
-
-FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-
-
-# ---------------------------------------------------------------------------------------------
-# dtypes and rounding
-
-
-def host_dtype(dtype: str) -> np.dtype:
-    """The NumPy dtype a payload of ``dtype`` is held in on the host (bfloat16 -> float32).
-
-    Args:
-        dtype: A floating dtype name (one of :data:`FLOAT_DTYPES`).
-
-    Returns:
-        ``float32`` for ``"bfloat16"``, else the NumPy dtype of that name.
-
-    Raises:
-        TypeError: A name NumPy does not know.
-    """
-    if dtype == "bfloat16":
-        return np.dtype(np.float32)
-    return np.dtype(dtype)
-
-
-def round_to_dtype(x: Any, dtype: str) -> np.ndarray:
-    """``x`` rounded (nearest, ties to even) to ``dtype``, held in :func:`host_dtype`.
-
-    Args:
-        x: Host data (a NumPy array, a list, a scalar).
-        dtype: A floating dtype name (one of :data:`FLOAT_DTYPES`).
-
-    Returns:
-        The rounded values, bfloat16 ones as float32 exact in bfloat16.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if dtype != "bfloat16":
-        return x.astype(dtype)
-    f32 = x.astype(np.float32)
-    bits = f32.view(np.uint32).astype(np.uint64)
-    # round to nearest even on the 16 dropped bits; NaN/inf are not produced by the strategies
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return rounded.astype(np.uint32).view(np.float32)
-
-
-def float_dtypes(supported: Sequence[str] = FLOAT_DTYPES) -> st.SearchStrategy[str]:
-    """One of the floating dtypes in ``supported`` (names), float32 first so it shrinks there.
-
-    Args:
-        supported: The dtype names to choose from.
-
-    Returns:
-        A strategy of dtype names.
-    """
-    order = [d for d in ("float32", "float64", "float16", "bfloat16") if d in supported]
-    return st.sampled_from(order)
-
-
-# ---------------------------------------------------------------------------------------------
-# sizes
-
-
-def batch_sizes(max_value: int = 4) -> st.SearchStrategy[int]:
-    """Batch sizes ``1..max_value``.
-
-    Args:
-        max_value: The largest size.
-
-    Returns:
-        A strategy of ints.
-    """
-    return st.integers(1, max_value)
-
-
-def dims(max_value: int = 4) -> st.SearchStrategy[int]:
-    """Embedding widths ``1..max_value``.
-
-    Args:
-        max_value: The largest width.
-
-    Returns:
-        A strategy of ints.
-    """
-    return st.integers(1, max_value)
-
-
-def num_classes(min_value: int = 1, max_value: int = 12) -> st.SearchStrategy[int]:
-    """Class counts ``min_value..max_value``.
-
-    Args:
-        min_value: The smallest count.
-        max_value: The largest count.
-
-    Returns:
-        A strategy of ints.
-    """
-    return st.integers(min_value, max_value)
-
-
-def num_trues(max_value: int = 5) -> st.SearchStrategy[int]:
-    """Labels per example, ``1..max_value``.
-
-    Args:
-        max_value: The largest count.
-
-    Returns:
-        A strategy of ints.
-    """
-    return st.integers(1, max_value)
-
-
-def seeds() -> st.SearchStrategy[int]:
-    """Seeds of the NumPy generator that fills a problem's payloads.
-
-    Returns:
-        A strategy of ints in ``[0, 2**32)``.
-    """
-    return st.integers(0, 2**32 - 1)
-
-
-def partition_strategies() -> st.SearchStrategy[str]:
-    """The two shard layouts.
-
-    Returns:
-        A strategy of ``"div"`` and ``"mod"``.
-    """
-    return st.sampled_from(["div", "mod"])
-
-
-# ---------------------------------------------------------------------------------------------
-# sharding (SEMANTICS 6)
-
-
-def mod_shard_sizes(total: int, num_shards: int) -> list[int]:
-    """Rows of each shard under "mod": shard p holds ids p, p+P, p+2P, ...
-
-    Args:
-        total: The rows of the whole table.
-        num_shards: The number of shards ``P``.
-
-    Returns:
-        The number of rows of each shard.
-    """
-    return [len(range(p, total, num_shards)) for p in range(num_shards)]
-
-
-def div_shard_sizes(total: int, num_shards: int) -> list[int]:
-    """Rows of each shard under "div": the first ``total % P`` shards hold one row more.
-
-    Args:
-        total: The rows of the whole table.
-        num_shards: The number of shards ``P``.
-
-    Returns:
-        The number of rows of each shard.
-    """
-    q, r = divmod(total, num_shards)
-    return [q + 1 if p < r else q for p in range(num_shards)]
-
-
-def shard_weights(full: np.ndarray, num_shards: int, partition_strategy: str) -> list[np.ndarray]:
-    """Split a ``[C, ...]`` table into the shard list whose lookup under ``partition_strategy``
-    reproduces ``full`` (ids are global row numbers of ``full``).
-
-    Args:
-        full: The whole table, ``[C, ...]``.
-        num_shards: The number of shards.
-        partition_strategy: ``"div"`` or ``"mod"``.
-
-    Returns:
-        The shards, copies of ``full``'s rows.
-
-    Raises:
-        ValueError: Another ``partition_strategy``.
-    """
-    total = full.shape[0]
-    if partition_strategy == "mod":
-        return [full[p::num_shards].copy() for p in range(num_shards)]
-    if partition_strategy == "div":
-        sizes = div_shard_sizes(total, num_shards)
-        bounds = np.cumsum([0] + sizes)
-        return [full[bounds[p] : bounds[p + 1]].copy() for p in range(num_shards)]
-    raise ValueError(f"partition_strategy must be 'div' or 'mod', got {partition_strategy!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +133,45 @@ def sampled_softmax_problem(
     Returns:
         A strategy of the problem dicts described above.
     """
+    dtype, T, B, D, unique, C, S = _draw_sizes(
+        draw, dtype, dtypes, num_true, max_num_true, max_batch, max_dim, unique, min_classes,
+        max_classes, max_sampled)
+    rng = np.random.default_rng(draw(seeds()))
+    labels = _draw_labels(draw, rng, B, T, C, duplicate_labels)
+    sampled = _draw_candidates(draw, rng, labels, C, S, unique, force_hit)
+    full_w, full_b, inputs, sampled_ec, true_ec = _draw_payloads(
+        draw, rng, dtype, extreme, sampled, B, T, C, D)
+    weights, biases, partition_strategy, num_shards = _draw_shards(
+        draw, full_w, full_b, shards, shard_biases)
+    hit_rows = sorted(
+        {i for i in range(B) for t in range(T) if labels[i, t] in set(sampled.tolist())}
+    )
+    return dict(
+        weights=weights,
+        biases=biases,
+        full_weights=full_w,
+        full_biases=full_b,
+        labels=labels,
+        inputs=inputs,
+        sampled_candidates=sampled,
+        true_expected_count=true_ec,
+        sampled_expected_count=sampled_ec,
+        num_sampled=S,
+        num_classes=C,
+        num_true=T,
+        partition_strategy=partition_strategy,
+        num_shards=num_shards,
+        dtype=dtype,
+        unique=bool(unique),
+        hit_rows=hit_rows,
+    )
+
+
+def _draw_sizes(draw: st.DrawFn, dtype: Optional[str], dtypes: Sequence[str],
+                num_true: Optional[int], max_num_true: int, max_batch: int, max_dim: int,
+                unique: Optional[bool], min_classes: int, max_classes: int,
+                max_sampled: int) -> tuple:
+    """The dtype and ``(T, B, D)``, whether the candidates are distinct, ``C`` and ``S``."""
     if dtype is None:
         dtype = draw(float_dtypes(dtypes))
     T = num_true if num_true is not None else draw(st.integers(1, max_num_true))
@@ -306,17 +184,26 @@ def sampled_softmax_problem(
         S = draw(st.integers(1, min(C, max_sampled)))  # includes the edge S == C
     else:
         S = draw(st.integers(1, max_sampled))
-    rng = np.random.default_rng(draw(seeds()))
+    return dtype, T, B, D, unique, C, S
 
-    # labels
+
+def _draw_labels(draw: st.DrawFn, rng: np.random.Generator, B: int, T: int, C: int,
+                 duplicate_labels: Optional[bool]) -> np.ndarray:
+    """``[B, T]`` labels, one row repeating its first label when ``duplicate_labels``."""
     labels = rng.integers(0, C, size=(B, T), dtype=np.int64)
     if duplicate_labels is None:
         duplicate_labels = T >= 2 and draw(st.booleans())
     if duplicate_labels and T >= 2:
         row = draw(st.integers(0, B - 1))
         labels[row, T - 1] = labels[row, 0]
+    return labels
 
-    # candidates
+
+def _draw_candidates(draw: st.DrawFn, rng: np.random.Generator, labels: np.ndarray, C: int,
+                     S: int, unique: bool, force_hit: Optional[bool]) -> np.ndarray:
+    """``S`` candidates: distinct when ``unique``, else with a repeat; ``force_hit`` plants a
+    row's label among them (twice when they may repeat)."""
+    B, T = labels.shape
     if unique:
         sampled = rng.permutation(C)[:S].astype(np.int64)
     else:
@@ -341,8 +228,14 @@ def sampled_softmax_problem(
                 sampled[other] = target
     if unique:
         assert len(set(sampled.tolist())) == S
+    return sampled
 
-    # payloads
+
+def _draw_payloads(draw: st.DrawFn, rng: np.random.Generator, dtype: str,
+                   extreme: Optional[bool], sampled: np.ndarray, B: int, T: int, C: int,
+                   D: int) -> tuple:
+    """``(full_w, full_b, inputs, sampled_ec, true_ec)`` rounded to ``dtype``; ``extreme``
+    draws a scale of the logits (float32 and float64 only)."""
     scale = 1.0
     if extreme and dtype in ("float32", "float64"):
         scale = draw(st.sampled_from([1.0, 30.0, 300.0]))
@@ -352,8 +245,14 @@ def sampled_softmax_problem(
     class_ec = rng.uniform(0.05, 2.0, size=C)  # one expected count per class, as a sampler gives
     sampled_ec = round_to_dtype(class_ec[sampled], dtype)
     true_ec = round_to_dtype(rng.uniform(0.05, 2.0, size=(B, T)), dtype)
+    return full_w, full_b, inputs, sampled_ec, true_ec
 
-    # sharding
+
+def _draw_shards(draw: st.DrawFn, full_w: np.ndarray, full_b: np.ndarray,
+                 shards: Optional[Any], shard_biases: Optional[bool]) -> tuple:
+    """``(weights, biases, partition_strategy, num_shards)``: the tables as laid out by the
+    drawn ``shards`` choice (a single shard list when ``C`` is 1)."""
+    C = full_w.shape[0]
     if shards is None or shards == "any":
         shards = draw(st.sampled_from(["none", "div", "mod"]))
     elif isinstance(shards, (list, tuple)):
@@ -373,29 +272,7 @@ def sampled_softmax_problem(
                 biases = shard_weights(full_b, num_shards, shards)
         else:
             weights = [full_w]
-
-    hit_rows = sorted(
-        {i for i in range(B) for t in range(T) if labels[i, t] in set(sampled.tolist())}
-    )
-    return dict(
-        weights=weights,
-        biases=biases,
-        full_weights=full_w,
-        full_biases=full_b,
-        labels=labels,
-        inputs=inputs,
-        sampled_candidates=sampled,
-        true_expected_count=true_ec,
-        sampled_expected_count=sampled_ec,
-        num_sampled=S,
-        num_classes=C,
-        num_true=T,
-        partition_strategy=partition_strategy,
-        num_shards=num_shards,
-        dtype=dtype,
-        unique=bool(unique),
-        hit_rows=hit_rows,
-    )
+    return weights, biases, partition_strategy, num_shards
 
 
 @st.composite
@@ -554,106 +431,4 @@ def paddle_problem(
         customized_probabilities=probabilities,
         dtype=dtype,
         num_classes=K,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# fixed examples (for tests that need one known-good input rather than a search)
-
-
-def example_problem(
-    dtype: str = "float32",
-    *,
-    batch: int = 3,
-    dim: int = 4,
-    num_classes: int = 7,
-    num_true: int = 2,
-    num_sampled: int = 4,
-    hits_in_every_row: bool = True,
-    seed: int = 0,
-) -> dict:
-    """One deterministic :func:`sampled_softmax_problem`-shaped dict (unsharded weights).
-
-    With ``hits_in_every_row`` the candidates contain the first label of every row, so each
-    row has an accidental hit (needs ``num_sampled >= batch``).
-
-    Args:
-        dtype: The payloads' dtype name.
-        batch: ``B``.
-        dim: ``D``.
-        num_classes: ``C``.
-        num_true: ``T``.
-        num_sampled: ``S`` distinct candidates (at most ``C``).
-        hits_in_every_row: Whether the candidates hold every row's first label.
-        seed: The NumPy generator's seed.
-
-    Returns:
-        The problem dict, with the keys of :func:`sampled_softmax_problem`.
-    """
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, num_classes, size=(batch, num_true), dtype=np.int64)
-    sampled = rng.permutation(num_classes)[:num_sampled].astype(np.int64)
-    if hits_in_every_row:
-        firsts = list(dict.fromkeys(labels[:, 0].tolist()))
-        others = [c for c in sampled.tolist() if c not in firsts]
-        sampled = np.array((firsts + others)[:num_sampled], dtype=np.int64)
-        if len(set(sampled.tolist())) < num_sampled:
-            extra = [c for c in range(num_classes) if c not in sampled.tolist()]
-            sampled = np.array(list(dict.fromkeys(sampled.tolist())) + extra, np.int64)[
-                :num_sampled]
-    full_w = round_to_dtype(rng.standard_normal((num_classes, dim)), dtype)
-    full_b = round_to_dtype(rng.standard_normal(num_classes), dtype)
-    inputs = round_to_dtype(rng.standard_normal((batch, dim)), dtype)
-    class_ec = rng.uniform(0.05, 2.0, size=num_classes)
-    hit_rows = sorted({i for i in range(batch) if set(labels[i].tolist()) & set(sampled.tolist())})
-    return dict(
-        weights=full_w,
-        biases=full_b,
-        full_weights=full_w,
-        full_biases=full_b,
-        labels=labels,
-        inputs=inputs,
-        sampled_candidates=sampled,
-        true_expected_count=round_to_dtype(rng.uniform(0.05, 2.0, size=(batch, num_true)), dtype),
-        sampled_expected_count=round_to_dtype(class_ec[sampled], dtype),
-        num_sampled=num_sampled,
-        num_classes=num_classes,
-        num_true=num_true,
-        partition_strategy="div",
-        num_shards=1,
-        dtype=dtype,
-        unique=True,
-        hit_rows=hit_rows,
-    )
-
-
-def example_paddle_problem(dtype: str = "float32", *, batch: int = 3, num_classes: int = 8,
-                           num_samples: int = 4, seed: int = 0) -> dict:
-    """One deterministic :func:`paddle_problem`-shaped dict with a hit in row 0 (twice).
-
-    Args:
-        dtype: The payloads' dtype name.
-        batch: ``N``.
-        num_classes: ``K``.
-        num_samples: ``S`` negatives per row (at most ``K``; the hit fills the first two).
-        seed: The NumPy generator's seed.
-
-    Returns:
-        The problem dict, with the keys of :func:`paddle_problem` (``num_true`` 1).
-    """
-    rng = np.random.default_rng(seed)
-    label = rng.integers(0, num_classes, size=(batch, 1), dtype=np.int64)
-    negatives = np.stack([rng.permutation(num_classes)[:num_samples] for _ in range(batch)])
-    negatives[0, :2] = label[0, 0]
-    samples = np.concatenate([label, negatives.astype(np.int64)], axis=1)
-    return dict(
-        logits=round_to_dtype(rng.standard_normal((batch, num_classes)) * 2.0, dtype),
-        label=label,
-        num_samples=num_samples,
-        num_true=1,
-        customized_samples=samples,
-        customized_probabilities=round_to_dtype(
-            rng.uniform(0.02, 1.0, size=(batch, 1 + num_samples)), dtype),
-        dtype=dtype,
-        num_classes=num_classes,
     )
