@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from ._kit import KitBase, _Compiled, kit_given
+from ._backend_calls import _Compiled
+from ._kit import KitBase, kit_given
 
 _KEYS = st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
 
