@@ -17,7 +17,9 @@ values cannot be read) the checks become ``checkify.debug_check``s: wrap the fun
 ``jax.experimental.checkify.checkify`` to have them reported; in plain ``jit`` they are no-ops
 (JAX has no assertion that is both synchronisation-free on accelerators and an ordinary Python
 exception), and the core clips class ids into range before every gather, so an invalid id
-never reads out of bounds. Shape and dtype checks always run. Whether a
+never reads out of bounds. Shape and dtype checks always run. A ``debug_check`` leaves an
+error effect in the traced program, which ``jax.export``'s ``Exported.serialize()`` cannot
+write: :func:`set_traced_value_checks` (``False``) leaves the traced checks out, explicitly. Whether a
 transformation is active is read from JAX's trace state (``jax._src.core.trace_state_clean``);
 should that private function disappear, a public probe detects ``jit``-style tracing (constants
 become tracers) and the other transformations then keep host checks.
@@ -32,9 +34,47 @@ Under ``jax.jit`` (or ``scan``, ``while_loop``, ...) a sampler needs a key as ``
 
 from __future__ import annotations
 
-from multisampled import kernels, plugin
+from multisampled import kernels, layers, plugin
 
 _MASK32 = 0xFFFFFFFF
+_traced_value_checks = True
+
+
+def set_traced_value_checks(enabled: bool) -> bool:
+    """Whether value checks inside JAX transformations and on accelerators are
+    ``checkify.debug_check``s; returns the previous setting.
+
+    ``True`` (the default): they are, reported under ``jax.experimental.checkify.checkify``
+    and no-ops in plain ``jax.jit``; each leaves an error effect in the traced program, so an
+    ``Exported`` from ``jax.export`` cannot be serialized. ``False``: they are left out,
+    explicitly, in the manner of ``torch.distributions``' ``validate_args``; invalid ids are
+    clipped into range before every gather (a label ``>= num_classes`` uses class
+    ``num_classes - 1``) and invalid expected counts are used as they are, so validate the
+    inputs before the traced function. Checks that read concrete values on the host are
+    unchanged. The setting is read while a function is traced: set it before ``jax.jit`` first
+    traces the function (jit keeps one trace per function and argument shapes).
+
+    Args:
+        enabled: Whether traced value checks are made.
+
+    Returns:
+        The previous setting.
+
+    Raises:
+        TypeError: ``enabled`` is not a bool.
+    """
+    global _traced_value_checks
+    previous, _traced_value_checks = _traced_value_checks, layers.check_bool("enabled", enabled)
+    return previous
+
+
+def traced_value_checks() -> bool:
+    """The current :func:`set_traced_value_checks` setting.
+
+    Returns:
+        Whether traced value checks are made.
+    """
+    return _traced_value_checks
 
 
 def _is_jax_value(value) -> bool:
@@ -257,7 +297,10 @@ class Jax(plugin.Backend):
 
     def check_async(self, condition, message: str) -> None:
         """``checkify.debug_check``: reported under ``jax.experimental.checkify.checkify``
-        (and eagerly), a no-op in plain ``jax.jit``."""
+        (and eagerly), a no-op in plain ``jax.jit``; nothing after
+        ``set_traced_value_checks(False)``."""
+        if not _traced_value_checks:
+            return
         from jax.experimental import checkify
 
         checkify.debug_check(condition, message.replace("{", "{{").replace("}", "}}"))

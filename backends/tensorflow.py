@@ -21,8 +21,7 @@ gather. XLA (``tf.function(jit_compile=True)``) drops assertions, so there a val
 run: tracing stops with a ``RuntimeError`` naming the check, unless the caller has switched
 value checks under XLA off with :func:`set_xla_value_checks` (``False``: the checks are left
 out, invalid ids are clipped into range and invalid counts used as they are), the way
-``torch.distributions.Distribution.set_default_validate_args`` switches validation. The GPU
-path has not been run: only ``tensorflow-cpu`` was available where this backend was tested.
+``torch.distributions.Distribution.set_default_validate_args`` switches validation.
 
 ``tf.function``: every function traces and runs, gradients included, with given
 ``sampled_values`` or with a key as ``seed`` (an integer tensor of two 32-bit words, e.g.
@@ -42,7 +41,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from multisampled import kernels, plugin
+from multisampled import kernels, layers, plugin
 
 _MASK32 = 0xFFFFFFFF
 _xla_value_checks = True
@@ -62,10 +61,7 @@ def set_xla_value_checks(enabled: bool) -> bool:
     Outside XLA nothing changes.
     """
     global _xla_value_checks
-    if not isinstance(enabled, bool):
-        raise TypeError(
-            f"enabled must be a bool, got {enabled!r} of type {type(enabled).__name__}")
-    previous, _xla_value_checks = _xla_value_checks, enabled
+    previous, _xla_value_checks = _xla_value_checks, layers.check_bool("enabled", enabled)
     return previous
 
 

@@ -137,6 +137,74 @@ def test_jax_export_of_the_loss_with_a_symbolic_batch():
                                loss(w, b, y[:1], x[:1], key), rtol=1e-5)
 
 
+def test_jax_export_serializes_once_traced_value_checks_are_switched_off():
+    """A ``checkify.debug_check`` leaves an error effect that ``Exported.serialize()`` cannot
+    write; with ``set_traced_value_checks(False)`` the exported program serializes, and the
+    deserialized program draws what the function draws."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    from multisampled.backends import jax as jax_backend
+
+    export, batch = _symbolic_batch(jax)
+
+    def draw(labels, key):
+        return tuple(ms.log_uniform_candidate_sampler(labels, 1, S, True, R, seed=key))
+
+    def draw_unchecked(labels, key):  # a new function: jit caches traces per function
+        return draw(labels, key)
+
+    args = (jax.ShapeDtypeStruct((batch, 1), jnp.int32), jax.ShapeDtypeStruct((2,), jnp.uint32))
+    with pytest.raises(NotImplementedError, match="ErrorEffect"):
+        export.export(jax.jit(draw))(*args).serialize()
+    previous = jax_backend.set_traced_value_checks(False)
+    try:
+        assert previous is True and jax_backend.traced_value_checks() is False
+        blob = export.export(jax.jit(draw_unchecked))(*args).serialize()
+    finally:
+        jax_backend.set_traced_value_checks(previous)
+    assert jax_backend.traced_value_checks() is True
+    restored = export.deserialize(blob)
+    key = jnp.asarray([5, 9], jnp.uint32)
+    y = jnp.asarray(LABELS.astype(np.int32))
+    got, want = restored.call(y, key), draw(y, key)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-6)
+
+
+def test_jax_traced_value_checks_switch_off_explicitly():
+    """Under ``checkify`` a bad label is reported; switched off, it is not (the clipped id is
+    used); the switch takes only a bool."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    from jax.experimental import checkify
+
+    from multisampled.backends import jax as jax_backend
+
+    w = jnp.zeros((R, D), jnp.float32)
+    b = jnp.zeros((R,), jnp.float32)
+    x = jnp.ones((1, D), jnp.float32)
+    bad = jnp.asarray([[R + 3]], jnp.int32)
+
+    def loss(labels, key):
+        return ms.sampled_softmax_loss(w, b, labels, x, S, R, seed=key)
+
+    def unchecked(labels, key):  # a new function: jit caches traces per function
+        return loss(labels, key)
+
+    key = jnp.asarray([1, 2], jnp.uint32)
+    err, _ = checkify.checkify(jax.jit(loss))(bad, key)
+    assert err.get() is not None and "labels" in err.get()
+    previous = jax_backend.set_traced_value_checks(False)
+    try:
+        err, out = checkify.checkify(jax.jit(unchecked))(bad, key)
+        assert err.get() is None and np.isfinite(np.asarray(out)).all()
+    finally:
+        jax_backend.set_traced_value_checks(previous)
+    with pytest.raises(TypeError, match="enabled must be a bool, got 1"):
+        jax_backend.set_traced_value_checks(1)
+
+
 # --------------------------------------------------------------------------- torch
 
 
