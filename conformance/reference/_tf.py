@@ -116,6 +116,14 @@ def sampled_logits(
     return out_logits, out_labels
 
 
+def _tf_logits(weights, biases, labels, inputs, sampled_values, remove_accidental_hits,
+               partition_strategy):
+    """The losses' logits and targets: :func:`sampled_logits` with ``subtract_log_q``."""
+    return sampled_logits(weights, biases, labels, inputs, sampled_values, subtract_log_q=True,
+                          remove_accidental_hits=remove_accidental_hits,
+                          partition_strategy=partition_strategy)
+
+
 def sampled_softmax_loss(
     weights: npt.ArrayLike,
     biases: npt.ArrayLike,
@@ -129,34 +137,22 @@ def sampled_softmax_loss(
     """TF's ``sampled_softmax_loss`` (section 2.3): soft-label softmax cross entropy, ``[B]``.
 
     Args:
-        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
-        biases: ``[C]``, or a list of shards.
-        labels: ``[B, T]`` integer labels.
-        inputs: ``[B, D]`` inputs.
-        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
-            counts broadcasting to ``[B, T]`` and ``[S]``.
-        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
-        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+        weights: As for :func:`sampled_logits`.
+        biases: As for :func:`sampled_logits`.
+        labels: As for :func:`sampled_logits`.
+        inputs: As for :func:`sampled_logits`.
+        sampled_values: As for :func:`sampled_logits`.
+        remove_accidental_hits: As for :func:`sampled_logits` (True by default here).
+        partition_strategy: As for :func:`sampled_logits`.
 
     Returns:
         The float64 loss of each example, ``[B]``.
 
     Raises:
-        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
-            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
-            non-integer ids or non-real arrays, an empty shard list, an unknown
-            ``partition_strategy`` with several shards, or an id outside the table.
+        ValueError: As :func:`sampled_logits`.
     """
-    logits, soft_labels = sampled_logits(
-        weights,
-        biases,
-        labels,
-        inputs,
-        sampled_values,
-        subtract_log_q=True,
-        remove_accidental_hits=remove_accidental_hits,
-        partition_strategy=partition_strategy,
-    )
+    logits, soft_labels = _tf_logits(weights, biases, labels, inputs, sampled_values,
+                                     remove_accidental_hits, partition_strategy)
     loss = np.zeros(logits.shape[0])
     for i in range(logits.shape[0]):
         lse = _logsumexp(logits[i])
@@ -192,34 +188,22 @@ def nce_loss(
     """TF's ``nce_loss`` (section 9): summed sigmoid cross entropy over ``T+S`` columns, ``[B]``.
 
     Args:
-        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
-        biases: ``[C]``, or a list of shards.
-        labels: ``[B, T]`` integer labels.
-        inputs: ``[B, D]`` inputs.
-        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
-            counts broadcasting to ``[B, T]`` and ``[S]``.
-        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
-        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+        weights: As for :func:`sampled_logits`.
+        biases: As for :func:`sampled_logits`.
+        labels: As for :func:`sampled_logits`.
+        inputs: As for :func:`sampled_logits`.
+        sampled_values: As for :func:`sampled_logits`.
+        remove_accidental_hits: As for :func:`sampled_logits` (False by default, as in TF).
+        partition_strategy: As for :func:`sampled_logits`.
 
     Returns:
         The float64 loss of each example, ``[B]``.
 
     Raises:
-        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
-            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
-            non-integer ids or non-real arrays, an empty shard list, an unknown
-            ``partition_strategy`` with several shards, or an id outside the table.
+        ValueError: As :func:`sampled_logits`.
     """
-    logits, targets = sampled_logits(
-        weights,
-        biases,
-        labels,
-        inputs,
-        sampled_values,
-        subtract_log_q=True,
-        remove_accidental_hits=remove_accidental_hits,
-        partition_strategy=partition_strategy,
-    )
+    logits, targets = _tf_logits(weights, biases, labels, inputs, sampled_values,
+                                 remove_accidental_hits, partition_strategy)
     loss = np.zeros(logits.shape[0])
     for i in range(logits.shape[0]):
         loss[i] = sum(
@@ -230,9 +214,10 @@ def nce_loss(
 
 
 def _logit_grad_to_params(
-    weights, biases, labels, inputs, candidates, d_logits, partition_strategy
+    weights, biases, labels, inputs, sampled_values, d_logits, partition_strategy
 ):
     """Backpropagate ``d loss / d logits`` ([B, T+S]) through section 3 steps 4-7 (section 11)."""
+    candidates = _i64(sampled_values[0], "sampled_values[0]")
     labels = _i64(labels, "labels")
     inputs = _f64(inputs, "inputs")
     batch, num_true = labels.shape
@@ -263,7 +248,6 @@ def _logit_grad_to_params(
     }
 
 
-
 def sampled_softmax_loss_grad(
     weights: npt.ArrayLike,
     biases: npt.ArrayLike,
@@ -281,43 +265,29 @@ def sampled_softmax_loss_grad(
     gradients. Sampled values and labels carry no gradient; masked columns get 0.
 
     Args:
-        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
-        biases: ``[C]``, or a list of shards.
-        labels: ``[B, T]`` integer labels.
-        inputs: ``[B, D]`` inputs.
-        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
-            counts broadcasting to ``[B, T]`` and ``[S]``.
-        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
-        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+        weights: As for :func:`sampled_softmax_loss`.
+        biases: As for :func:`sampled_softmax_loss`.
+        labels: As for :func:`sampled_softmax_loss`.
+        inputs: As for :func:`sampled_softmax_loss`.
+        sampled_values: As for :func:`sampled_softmax_loss`.
+        remove_accidental_hits: As for :func:`sampled_softmax_loss`.
+        partition_strategy: As for :func:`sampled_softmax_loss`.
         upstream: ``[B]`` weights of the examples' losses; None: ones.
 
     Returns:
         The float64 gradients by name.
 
     Raises:
-        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
-            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
-            non-integer ids or non-real arrays, an empty shard list, an unknown
-            ``partition_strategy`` with several shards, or an id outside the table; ``upstream``
-            not of ``B`` values.
+        ValueError: As :func:`sampled_logits`; ``upstream`` not of ``B`` values.
     """
-    logits, soft_labels = sampled_logits(
-        weights,
-        biases,
-        labels,
-        inputs,
-        sampled_values,
-        subtract_log_q=True,
-        remove_accidental_hits=remove_accidental_hits,
-        partition_strategy=partition_strategy,
-    )
+    logits, soft_labels = _tf_logits(weights, biases, labels, inputs, sampled_values,
+                                     remove_accidental_hits, partition_strategy)
     up = _upstream_vector(upstream, logits.shape[0])
     d_logits = np.zeros_like(logits)
     for i in range(logits.shape[0]):
         d_logits[i] = up[i] * (_softmax(logits[i]) - soft_labels[i])
-    candidates = _i64(sampled_values[0], "sampled_values[0]")
     return _logit_grad_to_params(
-        weights, biases, labels, inputs, candidates, d_logits, partition_strategy
+        weights, biases, labels, inputs, sampled_values, d_logits, partition_strategy
     )
 
 
@@ -335,44 +305,30 @@ def nce_loss_grad(
     """Analytic gradient of ``sum(upstream * nce_loss(...))``: ``d/dz = sigmoid(z) - y``.
 
     Args:
-        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
-        biases: ``[C]``, or a list of shards.
-        labels: ``[B, T]`` integer labels.
-        inputs: ``[B, D]`` inputs.
-        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
-            counts broadcasting to ``[B, T]`` and ``[S]``.
-        remove_accidental_hits: Whether sampled columns equal to a row's label get ``-FLT_MAX``.
-        partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
+        weights: As for :func:`nce_loss`.
+        biases: As for :func:`nce_loss`.
+        labels: As for :func:`nce_loss`.
+        inputs: As for :func:`nce_loss`.
+        sampled_values: As for :func:`nce_loss`.
+        remove_accidental_hits: As for :func:`nce_loss`.
+        partition_strategy: As for :func:`nce_loss`.
         upstream: ``[B]`` weights of the examples' losses; None: ones.
 
     Returns:
         ``{"weights", "biases", "inputs"}``: the float64 gradients (a list per shard list).
 
     Raises:
-        ValueError: Shapes that do not fit (``labels`` not 2-D, ``inputs`` not ``[B, D]``,
-            ``sampled_values`` not a triple, candidates not 1-D, weights of another width),
-            non-integer ids or non-real arrays, an empty shard list, an unknown
-            ``partition_strategy`` with several shards, or an id outside the table; ``upstream``
-            not of ``B`` values.
+        ValueError: As :func:`sampled_logits`; ``upstream`` not of ``B`` values.
     """
-    logits, targets = sampled_logits(
-        weights,
-        biases,
-        labels,
-        inputs,
-        sampled_values,
-        subtract_log_q=True,
-        remove_accidental_hits=remove_accidental_hits,
-        partition_strategy=partition_strategy,
-    )
+    logits, targets = _tf_logits(weights, biases, labels, inputs, sampled_values,
+                                 remove_accidental_hits, partition_strategy)
     up = _upstream_vector(upstream, logits.shape[0])
     d_logits = np.zeros_like(logits)
     for i in range(logits.shape[0]):
         for c in range(logits.shape[1]):
             d_logits[i, c] = up[i] * (_sigmoid(float(logits[i, c])) - targets[i, c])
-    candidates = _i64(sampled_values[0], "sampled_values[0]")
     return _logit_grad_to_params(
-        weights, biases, labels, inputs, candidates, d_logits, partition_strategy
+        weights, biases, labels, inputs, sampled_values, d_logits, partition_strategy
     )
 
 
@@ -396,11 +352,10 @@ def rank_resample(
     passed through; the sampled expected counts follow their candidates.
 
     Args:
-        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
-        biases: ``[C]``, or a list of shards.
-        inputs: ``[B, D]`` inputs.
-        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
-            counts broadcasting to ``[B, T]`` and ``[S]``.
+        weights: As for :func:`sampled_logits`.
+        biases: As for :func:`sampled_logits`.
+        inputs: As for :func:`sampled_logits`.
+        sampled_values: As for :func:`sampled_logits`.
         num_resampled: How many candidates to keep, ``0 < num_resampled < S``.
         resampling_temperature: ``tau``.
         partition_strategy: ``"div"`` or ``"mod"`` (ignored for one shard).
@@ -438,7 +393,9 @@ def rank_resample(
     )
 
 
-def _check_rank_args(sampled_values, num_resampled, partition_strategy):
+def _rank_resampled(weights, biases, inputs, sampled_values, num_resampled,
+                    resampling_temperature, partition_strategy):
+    """The rank losses' first step: their argument checks, then :func:`rank_resample`."""
     num_sampled = np.asarray(sampled_values[0]).shape[0]
     if num_sampled <= num_resampled:
         raise ValueError(
@@ -448,6 +405,8 @@ def _check_rank_args(sampled_values, num_resampled, partition_strategy):
         raise ValueError(
             f"partition_strategy: expected 'div' or 'mod', got {partition_strategy!r}"
         )
+    return rank_resample(weights, biases, inputs, sampled_values, num_resampled,
+                         resampling_temperature, partition_strategy)
 
 
 def rank_sampled_softmax_loss(
@@ -465,12 +424,11 @@ def rank_sampled_softmax_loss(
     """TF contrib ``rank_sampled_softmax_loss`` (section 7) with given first-phase values.
 
     Args:
-        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
-        biases: ``[C]``, or a list of shards.
-        labels: ``[B, T]`` integer labels.
-        inputs: ``[B, D]`` inputs.
-        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
-            counts broadcasting to ``[B, T]`` and ``[S]``.
+        weights: As for :func:`sampled_logits`.
+        biases: As for :func:`sampled_logits`.
+        labels: As for :func:`sampled_logits`.
+        inputs: As for :func:`sampled_logits`.
+        sampled_values: As for :func:`sampled_logits`.
         num_resampled: How many first-phase candidates to keep (fewer than ``S``).
         resampling_temperature: ``tau`` of the scores.
         remove_accidental_hits: Whether kept candidates equal to a row's label are masked.
@@ -483,11 +441,8 @@ def rank_sampled_softmax_loss(
         ValueError: ``num_resampled >= S`` or not above 0, an unknown ``partition_strategy``, or as
             :func:`sampled_softmax_loss`.
     """
-    _check_rank_args(sampled_values, num_resampled, partition_strategy)
-    resampled = rank_resample(
-        weights, biases, inputs, sampled_values, num_resampled, resampling_temperature,
-        partition_strategy,
-    )
+    resampled = _rank_resampled(weights, biases, inputs, sampled_values, num_resampled,
+                                resampling_temperature, partition_strategy)
     return sampled_softmax_loss(
         weights, biases, labels, inputs, resampled,
         remove_accidental_hits=remove_accidental_hits, partition_strategy=partition_strategy,
@@ -510,30 +465,25 @@ def rank_sampled_softmax_loss_grad(
     """Gradient of ``sum(upstream * rank_sampled_softmax_loss(...))``; scores carry none.
 
     Args:
-        weights: ``[C, D]``, or a Python list of shards in the ``partition_strategy`` layout.
-        biases: ``[C]``, or a list of shards.
-        labels: ``[B, T]`` integer labels.
-        inputs: ``[B, D]`` inputs.
-        sampled_values: ``(candidates [S], true_expected_count, sampled_expected_count)``, the
-            counts broadcasting to ``[B, T]`` and ``[S]``.
-        num_resampled: How many first-phase candidates to keep (fewer than ``S``).
-        resampling_temperature: ``tau`` of the scores.
-        remove_accidental_hits: Whether kept candidates equal to a row's label are masked.
-        partition_strategy: ``"div"`` or ``"mod"`` (checked even for one shard).
+        weights: As for :func:`rank_sampled_softmax_loss`.
+        biases: As for :func:`rank_sampled_softmax_loss`.
+        labels: As for :func:`rank_sampled_softmax_loss`.
+        inputs: As for :func:`rank_sampled_softmax_loss`.
+        sampled_values: As for :func:`rank_sampled_softmax_loss`.
+        num_resampled: As for :func:`rank_sampled_softmax_loss`.
+        resampling_temperature: As for :func:`rank_sampled_softmax_loss`.
+        remove_accidental_hits: As for :func:`rank_sampled_softmax_loss`.
+        partition_strategy: As for :func:`rank_sampled_softmax_loss`.
         upstream: ``[B]`` weights of the examples' losses; None: ones.
 
     Returns:
         ``{"weights", "biases", "inputs"}``: the float64 gradients.
 
     Raises:
-        ValueError: ``num_resampled >= S`` or not above 0, an unknown ``partition_strategy``, or as
-            :func:`sampled_softmax_loss`; ``upstream`` not of ``B`` values.
+        ValueError: As :func:`rank_sampled_softmax_loss`; ``upstream`` not of ``B`` values.
     """
-    _check_rank_args(sampled_values, num_resampled, partition_strategy)
-    resampled = rank_resample(
-        weights, biases, inputs, sampled_values, num_resampled, resampling_temperature,
-        partition_strategy,
-    )
+    resampled = _rank_resampled(weights, biases, inputs, sampled_values, num_resampled,
+                                resampling_temperature, partition_strategy)
     return sampled_softmax_loss_grad(
         weights, biases, labels, inputs, resampled,
         remove_accidental_hits=remove_accidental_hits, partition_strategy=partition_strategy,
