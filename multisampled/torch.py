@@ -23,12 +23,12 @@ from multisampled import (
     CandidateSamples,
     Generator,
     compute_sampled_logits,
-    get_backend,
     nce_loss,
     rank_sampled_softmax_loss,
     sampled_softmax_loss,
     sampled_softmax_with_cross_entropy,
 )
+from multisampled.backends import _torch_module_checks as _checks
 from multisampled.backends import torch as _backend
 
 CALL_LIMIT = Generator.CALL_LIMIT
@@ -43,8 +43,7 @@ __all__ = [
 ]
 
 SAMPLERS = _layer.SAMPLERS
-REDUCTIONS = ("none", "mean", "sum")
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+REDUCTIONS = _layer.REDUCTIONS
 
 
 class SampledSoftmaxLoss(nn.Module):
@@ -176,15 +175,15 @@ class SampledSoftmaxLoss(nn.Module):
         self.reduction = _layer.check_reduction(reduction)
         self.ignore_index = _layer.check_ignore_index(ignore_index, self.num_classes)
         has_bias = _layer.check_bool("bias", bias)
-        if dtype is not None and dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dtype}")
+        _checks.check_dtype(dtype)
         if weight is not None:
-            self._check_tied(weight, device, dtype)
+            _checks.check_tied(weight, (self.num_classes, self.embedding_dim), device, dtype)
             device, dtype = weight.device, weight.dtype
         self.shard_group, self.partition_strategy = shard_group, partition_strategy
         rows = self.num_classes
         if shard_group is not None:
-            rows = self._check_sharding(weight, seed, device)
+            _checks.check_sharding(weight, seed)
+            rows = self._shard(self._ctx(torch.device("cpu" if device is None else device))).rows
         factory = {"device": device, "dtype": dtype}
         self.weight = weight if weight is not None else nn.Parameter(
             torch.empty((rows, self.embedding_dim), **factory))
@@ -208,44 +207,10 @@ class SampledSoftmaxLoss(nn.Module):
         if self.spec.builtin:  # build the sampler's tables now, outside any trace
             _layer.distribution(self._ctx(self.num_calls.device), self.spec)
 
-    def _check_sharding(self, weight: Any, seed: Any, device) -> int:
-        """The rows of this rank's shard (``shard_group=``)."""
-        if weight is not None:
-            raise ValueError("weight= (a tied class table) cannot be combined with "
-                             "shard_group=: each rank owns its own shard of the table")
-        if isinstance(seed, torch.Generator):
-            raise ValueError("seed: a torch.Generator draws different negatives on every rank; "
-                             "with shard_group= pass an int seed, or None for group rank 0's "
-                             "random key")
-        dev = torch.device("cpu") if device is None else torch.device(device)
-        return self._shard(self._ctx(dev)).rows
-
     def _shard(self, ctx):
         if self.shard_group is None:
             return None
         return _layer.table_shard(ctx, self.spec, self.shard_group, self.partition_strategy)
-
-    def _check_tied(self, weight: Any, device, dtype) -> None:
-        if not isinstance(weight, nn.Parameter):
-            raise TypeError(
-                f"weight must be an nn.Parameter (an embedding's weight, say), got "
-                f"{type(weight).__name__}")
-        shape = (self.num_classes, self.embedding_dim)
-        if tuple(weight.shape) != shape:
-            raise ValueError(
-                f"weight must have shape [num_classes={shape[0]}, embedding_dim={shape[1]}], "
-                f"got {list(weight.shape)}")
-        if weight.dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"weight must be float16, bfloat16, float32 or float64, got "
-                            f"{weight.dtype}")
-        if dtype is not None and dtype != weight.dtype:
-            raise ValueError(f"dtype={dtype} disagrees with the tied weight's dtype "
-                             f"{weight.dtype}; leave dtype out to follow the weight")
-        if device is not None:
-            want = torch.device(device)
-            if want.type != weight.device.type or want.index not in (None, weight.device.index):
-                raise ValueError(f"device={device} disagrees with the tied weight's device "
-                                 f"{weight.device}; leave device out to follow the weight")
 
     def reset_parameters(self) -> None:
         """``nn.Linear(embedding_dim, num_classes)``'s initialisation (of the bias alone when
@@ -315,14 +280,14 @@ class SampledSoftmaxLoss(nn.Module):
                 or ``jvp`` (pass ``sampled_values`` from :meth:`sample` instead).
         """
         full = _layer.use_full_softmax(self.training, full_softmax)
-        lead = self._check_inputs(inputs).shape[:-1]
-        inputs, labels = self._check_batch(inputs, labels)
+        lead = _checks.check_inputs(inputs, self.embedding_dim, self.weight.device).shape[:-1]
+        inputs, labels = _checks.flat_batch(inputs, labels, self.embedding_dim, self.num_true)
         ctx = self._ctx(inputs.device)
         keep = None
         if self.ignore_index is not None:
             keep, labels = self._ignored(ctx, labels)
-        labels = self._checked_range(ctx, "labels", labels)
-        out_dtype = torch.float32 if _autocast(inputs) else inputs.dtype
+        labels = _checks.checked_range(ctx, "labels", labels, self.num_classes, self.ignore_index)
+        out_dtype = torch.float32 if torch.is_autocast_enabled(inputs.device.type) else inputs.dtype
         if full and self.shard_group is not None:
             loss = _layer.full_softmax_loss(ctx, self.spec, inputs, self.weight, self.bias,
                                             labels, self._shard(ctx)).to(out_dtype)
@@ -338,7 +303,7 @@ class SampledSoftmaxLoss(nn.Module):
             loss = _layer.sampled_softmax_step(ctx, self.spec, inputs, labels, sampled_values,
                                                self._gather, out_dtype=out_dtype,
                                                shard=self._shard(ctx))
-        return self._reduced(ctx, loss, keep, lead)
+        return _layer.reduce(ctx, loss, keep, self.reduction, tuple(lead))
 
     def full_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs @ weight.T + bias``: the logits of all classes, ``[..., C]`` in inputs'
@@ -355,7 +320,7 @@ class SampledSoftmaxLoss(nn.Module):
             TypeError: ``inputs`` is not a floating tensor.
             ValueError: ``inputs`` is not ``[..., D]`` or is on another device.
         """
-        inputs = self._check_inputs(inputs)
+        inputs = _checks.check_inputs(inputs, self.embedding_dim, self.weight.device)
         flat = inputs.reshape(-1, self.embedding_dim)
         logits = self._full_logits(flat).to(inputs.dtype)
         return logits.reshape(*inputs.shape[:-1], self.weight.shape[0])
@@ -380,11 +345,12 @@ class SampledSoftmaxLoss(nn.Module):
                 position whose labels are only partly ``ignore_index``.
             RuntimeError: Called under ``torch.func.grad``, ``vjp`` or ``jvp``.
         """
-        labels = self._check_labels(labels, None)
+        labels = _checks.check_labels(labels, None, self.num_true)
         ctx = self._ctx(labels.device)
         if self.ignore_index is not None:
             labels = self._ignored(ctx, labels)[1]
-        return CandidateSamples(*self._draw(ctx, self._checked_range(ctx, "labels", labels)))
+        labels = _checks.checked_range(ctx, "labels", labels, self.num_classes, self.ignore_index)
+        return CandidateSamples(*self._draw(ctx, labels))
 
     # ---------------------------------------------------------------------------- internals
 
@@ -406,35 +372,8 @@ class SampledSoftmaxLoss(nn.Module):
                 f"labels are on {labels.device} but the module is on {self.num_calls.device}; "
                 "move the module with .to(device)"
             )
-        return _layer.sample(ctx, self.spec, labels, self._next_call(labels.device))
-
-    def _next_call(self, device) -> tuple:
-        """``(key0, key1, call_index)`` as 0-d int64 tensors on ``device``; advances."""
-        if self._generator is not None:
-            if self._generator.device.type != device.type:
-                raise ValueError(
-                    f"seed is a torch.Generator on {self._generator.device} but the tensors "
-                    f"are on {device}; pass a generator of the tensors' device"
-                )
-            words = get_backend("torch").key_from_seed(self._generator, device)
-            return words[0], words[1], torch.zeros((), dtype=torch.int64, device=device)
-        call = self.num_calls.clone()
-        torch._assert_async(
-            call < CALL_LIMIT,
-            f"SampledSoftmaxLoss has used all {CALL_LIMIT} call indices of its stream",
-        )
-        try:
-            self.num_calls.add_(1)
-        except RuntimeError as e:
-            if not _functorch_active():
-                raise
-            raise RuntimeError(
-                "SampledSoftmaxLoss advances its sampler's call counter (the num_calls buffer) "
-                "in place, which torch.func.grad, vjp and jvp forbid; draw the negatives "
-                "outside the transform with module.sample(labels) and pass them as "
-                "sampled_values=, or differentiate with torch.autograd"
-            ) from e
-        return self.seed_key[0], self.seed_key[1], call
+        return _layer.sample(ctx, self.spec, labels, _checks.next_call(
+            self._generator, self.seed_key, self.num_calls, labels.device))
 
     def _validated(self, ctx, inputs, sampled_values) -> tuple:
         return _layer.validated_samples(ctx, self.spec, int(inputs.shape[0]), sampled_values)
@@ -443,88 +382,8 @@ class SampledSoftmaxLoss(nn.Module):
         """``(keep [N] bool, labels)``: the positions whose labels are not all ``ignore_index``,
         and the labels with the ignored ones replaced by class 0 (their loss is discarded)."""
         if self.num_true > 1:
-            ignored = labels == self.ignore_index
-            mixed = ignored.any(dim=1) & ~ignored.all(dim=1)
-            message = (f"a position's labels must be all ignore_index={self.ignore_index} or "
-                       "none of them")
-            if ctx.may_read_values and not _functorch_active():
-                if bool(mixed.any()):
-                    raise ValueError(f"{message}; got labels "
-                                     f"{labels[mixed][0].tolist()} at a position")
-            elif not _functorch_active():
-                ctx.backend.check_async(~mixed.any(), message)
+            _checks.check_whole_positions(ctx, labels, self.ignore_index)
         return _layer.ignored_positions(ctx, labels, self.ignore_index)
-
-    def _reduced(self, ctx, loss: torch.Tensor, keep: Optional[torch.Tensor],
-                 lead) -> torch.Tensor:
-        return _layer.reduce(ctx, loss, keep, self.reduction, tuple(lead))
-
-    def _checked_range(self, ctx, name: str, values: torch.Tensor) -> torch.Tensor:
-        ok = torch.all((values >= 0) & (values < self.num_classes))
-        message = f"{name} must hold values in [0, {self.num_classes})"
-        if self.ignore_index is None:
-            message += " (or set ignore_index= for padding positions)"
-        if _functorch_active():  # torch.func: no host reads, no async assertions
-            return values.clamp(0, self.num_classes - 1)
-        if ctx.may_read_values:
-            if not bool(ok):
-                raise ValueError(
-                    f"{message}; got values with min {int(values.min())}, max {int(values.max())}")
-            return values
-        ctx.backend.check_async(ok, message)
-        return values.clamp(0, self.num_classes - 1)  # never gather out of bounds
-
-    def _check_inputs(self, inputs: Any) -> torch.Tensor:
-        if not isinstance(inputs, torch.Tensor):
-            raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-        if not inputs.is_floating_point():
-            raise TypeError(f"inputs must have a floating dtype, got {inputs.dtype}")
-        if inputs.ndim < 2 or inputs.shape[-1] != self.embedding_dim:
-            raise ValueError(
-                f"inputs must have shape [batch_size, embedding_dim={self.embedding_dim}] (or "
-                f"[..., embedding_dim]), got shape {list(inputs.shape)}"
-            )
-        if inputs.device != self.weight.device:
-            raise ValueError(
-                f"inputs are on {inputs.device} but weight is on {self.weight.device}; move the "
-                "module or the inputs"
-            )
-        return inputs
-
-    def _check_batch(self, inputs: torch.Tensor, labels: Any):
-        """``(inputs [N, D], labels [N, num_true] int64)`` flattened over the leading shape."""
-        lead = tuple(inputs.shape[:-1])
-        labels = self._check_labels(labels, lead)
-        if labels.device != inputs.device:
-            raise ValueError(f"labels are on {labels.device} but inputs are on {inputs.device}")
-        return inputs.reshape(-1, self.embedding_dim), labels
-
-    def _check_labels(self, labels: Any, lead: Optional[tuple]) -> torch.Tensor:
-        """``labels`` as int64 ``[N, num_true]`` (``[...]`` accepted for ``num_true == 1``),
-        for positions of leading shape ``lead`` (None: any)."""
-        if not isinstance(labels, torch.Tensor):
-            raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise TypeError(
-                f"labels must have an integer dtype (class ids), got {labels.dtype}; cast "
-                "explicitly if the values are whole numbers"
-            )
-        shape = tuple(labels.shape)
-        if lead is None:  # sample(): [N, num_true], or [N]
-            rows, lead = "batch_size", shape[:1]
-        elif len(lead) == 1:
-            rows = f"batch_size={lead[0]}"
-        else:
-            rows = ", ".join(str(n) for n in lead)
-        if self.num_true == 1 and shape == lead:
-            labels = labels[..., None]
-        if not lead or tuple(labels.shape) != lead + (self.num_true,):
-            raise ValueError(
-                f"labels must have shape [{rows}, num_true={self.num_true}]"
-                + (f" (or [{rows}])" if self.num_true == 1 else "")
-                + f", got shape {list(shape)}"
-            )
-        return labels.reshape(-1, self.num_true).to(torch.int64)
 
     def _gather(self, ids: torch.Tensor):
         """``(weight rows [N, D], bias rows [N])``; sparse row gradients with ``sparse=True``."""
@@ -548,13 +407,3 @@ class SampledSoftmaxLoss(nn.Module):
         logits = self._full_logits(inputs)
         true = logits.gather(1, labels)
         return torch.logsumexp(logits, dim=1) - true.sum(dim=1) / self.num_true
-
-
-def _functorch_active() -> bool:
-    """Whether a ``torch.func`` transform (grad, vmap, jvp) is running."""
-    return bool(torch._C._are_functorch_transforms_active())
-
-
-def _autocast(inputs: torch.Tensor) -> bool:
-    """Whether ``torch.autocast`` is on for the inputs' device type."""
-    return torch.is_autocast_enabled(inputs.device.type)
