@@ -151,6 +151,16 @@ def check_rank(name: str, arr: Any, rank: int, what: str = "") -> None:
         )
 
 
+def check_label_columns(name: str, arr: Any, num_true: int) -> None:
+    """``arr`` (labels, true classes) is ``[batch_size, num_true]``: rank 2, ``num_true`` columns."""
+    check_rank(name, arr, 2, "[batch_size, num_true]")
+    if arr.shape[1] != num_true:
+        raise ValueError(
+            f"{name} must have num_true={num_true} columns, got {arr.shape[1]} (shape "
+            f"{list(arr.shape)}, expected [batch_size, num_true])"
+        )
+
+
 def check_shape(name: str, arr: Any, expected: Sequence[Optional[int]], what: str = "") -> None:
     """``arr.shape`` must equal ``expected``; ``None`` entries match any size."""
     shape = tuple(arr.shape)

@@ -17,6 +17,7 @@ from ._checks import (
     check_dense,
     check_floating,
     check_integer_ids,
+    check_label_columns,
     check_positive_finite,
     check_positive_int,
     check_rank,
@@ -103,12 +104,7 @@ def check_inputs_and_labels(ctx: Ctx, labels: Any, inputs: Any, num_true: int):
     check_floating(ctx, "inputs", inputs)
     check_rank("inputs", inputs, 2, "[batch_size, dim]")
     check_integer_ids(ctx, "labels", labels)
-    check_rank("labels", labels, 2, "[batch_size, num_true]")
-    if labels.shape[1] != num_true:
-        raise ValueError(
-            f"labels must have num_true={num_true} columns ([batch_size, num_true]), got shape "
-            f"{list(labels.shape)}"
-        )
+    check_label_columns("labels", labels, num_true)
     batch, label_rows = static_dim(inputs, 0), static_dim(labels, 0)
     if batch is not None and label_rows is not None and batch != label_rows:
         raise ValueError(

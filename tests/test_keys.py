@@ -290,11 +290,11 @@ def test_a_deliberately_short_block_is_reported_not_silent(monkeypatch):
     from multisampled._context import context_for
 
     ctx = context_for(Accelerator(), None)
-    from multisampled import _distributions, samplers
+    from multisampled import _distributions, _sampling
 
     tc = ctx.asarray(LABELS)
-    out = samplers.run(ctx, _distributions.Uniform(50), tc, 48, True,
-                       np.array([0, 1], np.uint32))
+    out = _sampling.run(ctx, _distributions.Uniform(50), tc, 48, True,
+                        np.array([0, 1], np.uint32))
     assert any(not ok and "held fewer than num_sampled=48" in m for ok, m in recorded)
     assert np.all(np.isnan(out.sampled_expected_count))
     assert np.all(np.isnan(out.true_expected_count))
@@ -303,14 +303,14 @@ def test_a_deliberately_short_block_is_reported_not_silent(monkeypatch):
 def test_fresh_generators_and_keys_share_one_learned_state():
     """TF keeps one learned-unigram kernel per attribute set; an int seed is an attribute, a
     Generator or a key is not: fresh ones per call must not grow the state table."""
-    from multisampled import samplers
+    from multisampled import _learned
 
-    samplers._reset_learned_states()
+    _learned.reset_learned_states()
     y = np.array([[1], [2]])
     for i in range(5):
         ms.learned_unigram_candidate_sampler(y, 1, 3, True, 10, seed=ms.Generator(i))
         ms.learned_unigram_candidate_sampler(y, 1, 3, True, 10, seed=np.array([0, i], np.uint32))
-    assert len(samplers._learned_states) == 1
+    assert len(_learned._learned_states) == 1
     ms.learned_unigram_candidate_sampler(y, 1, 3, True, 10, seed=7)
-    assert len(samplers._learned_states) == 2
-    samplers._reset_learned_states()
+    assert len(_learned._learned_states) == 2
+    _learned.reset_learned_states()

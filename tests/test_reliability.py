@@ -607,13 +607,13 @@ def test_rank_loss_refuses_the_temperatures_that_make_every_score_nan():
 
 def test_rank_loss_with_empty_sampled_values_draws_the_default_sampler():
     # TF: `if not sampled_values:` draws the learned unigram for (), [] and {}
-    from multisampled import samplers
+    from multisampled import _learned
 
     for empty in ((), [], {}):
-        samplers._reset_learned_states()
+        _learned.reset_learned_states()
         got = ms.rank_sampled_softmax_loss(W, BIAS, Y, X, S, 2, C, sampled_values=empty,
                                            seed=ms.Generator(9))
-        samplers._reset_learned_states()
+        _learned.reset_learned_states()
         want = ms.rank_sampled_softmax_loss(W, BIAS, Y, X, S, 2, C, seed=ms.Generator(9))
         np.testing.assert_array_equal(got, want)
 

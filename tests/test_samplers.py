@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import multisampled as ms
-from multisampled import _distributions, _registry, _rng, _unique, samplers
+from multisampled import _distributions, _learned, _registry, _rng, _unique, samplers
 from multisampled.backends import numpy as numpy_backend
 
 SEEDS = st.integers(0, 2**64 - 1)
@@ -22,10 +22,10 @@ SEEDS = st.integers(0, 2**64 - 1)
 @pytest.fixture(autouse=True)
 def _fresh_state():
     _rng.reset_streams()
-    samplers._reset_learned_states()
+    _learned.reset_learned_states()
     yield
     _rng.reset_streams()
-    samplers._reset_learned_states()
+    _learned.reset_learned_states()
 
 
 # --------------------------------------------------------------------------- references
@@ -387,7 +387,7 @@ def _assert_same_results(reference, out, name):
 
 def _fresh_run(calls, tc):
     _rng.reset_streams()
-    samplers._reset_learned_states()
+    _learned.reset_learned_states()
     return calls(tc)
 
 
@@ -715,7 +715,7 @@ def test_expected_counts_equal_tensorflow():
     # every call gets a new kernel and TF's state would not persist
     batches = [[[1, 1], [2, 36]], [[5, 1], [1, 0]], [[36, 36], [3, 4]]]
     kw = dict(num_true=2, num_sampled=4, unique=False, range_max=37, seed=20261204)
-    samplers._reset_learned_states()
+    _learned.reset_learned_states()
     for batch in batches:
         theirs, _ = tf_true_q(tf.random.learned_unigram_candidate_sampler, batch, **kw)
         mine = ours(ms.learned_unigram_candidate_sampler, batch, **kw)

@@ -499,10 +499,10 @@ def test_no_gradient_into_labels_or_sampled_values_and_paddle_logits_gradient():
 def test_sampler_candidates_are_bit_identical_to_numpy(sampler, unique):
     fn = getattr(ms, f"{sampler}_candidate_sampler")
     extra = {"unigrams": list(np.linspace(0.5, 3.0, C))} if sampler == "fixed_unigram" else {}
-    ms.samplers._reset_learned_states()
+    ms._learned.reset_learned_states()
     _rng.reset_streams()
     mine = [fn(t(Y), 1, S, unique, C, seed=99, **extra) for _ in range(2)]
-    ms.samplers._reset_learned_states()
+    ms._learned.reset_learned_states()
     _rng.reset_streams()
     theirs = [fn(Y, 1, S, unique, C, seed=99, backend="numpy", **extra) for _ in range(2)]
     for got, want in zip(mine, theirs):
