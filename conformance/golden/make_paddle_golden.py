@@ -56,9 +56,6 @@ Failure cases record what the real layer does where it fails: ``kind`` = ``"num_
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import sys
 
 import numpy as np
@@ -66,16 +63,9 @@ import paddle
 import paddle.fluid as fluid
 from paddle.fluid.layer_helper import LayerHelper
 
+from _output import floats as _floats, ints as _ints, write_golden
+
 SEED = 20241123
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _floats(x):
-    return np.asarray(x, dtype=np.float64).tolist()
-
-
-def _ints(x):
-    return np.asarray(x, dtype=np.int64).tolist()
 
 
 def _layer_ops_with_typed_one_hot(logits, label, num_samples, num_true, remove_accidental_hits,
@@ -342,20 +332,9 @@ def build_cases():
 
 
 def main(argv):
-    out = argv[1] if len(argv) > 1 else os.path.join(HERE, "paddle_cases.json")
-    doc = {
-        "framework": "paddle",
-        "paddle_version": paddle.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "generator": "conformance/golden/make_paddle_golden.py",
-        "seed": SEED,
-        "cases": build_cases(),
-    }
-    with open(out, "w") as f:
-        json.dump(doc, f, allow_nan=False, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {len(doc['cases'])} cases to {out} (paddle {paddle.__version__})")
+    write_golden(argv, file_name="paddle_cases.json", framework="paddle",
+                 version=paddle.__version__, generator="conformance/golden/make_paddle_golden.py",
+                 seed=SEED, build_cases=build_cases)
 
 
 if __name__ == "__main__":
