@@ -60,8 +60,9 @@ _LOSS_SHAPES = ("``num_sampled``, ``num_classes`` or ``num_true`` below 1; shape
                 "an unknown ``partition_strategy`` with more than one shard); ``sampled_values`` "
                 "not a triple (a ``ValueError`` that is also a ``TypeError``), with no "
                 "candidates, or with counts that do not broadcast to ``[B, T]`` and ``[S]``")
+_ELSEWHERE = f"elsewhere the framework reports those checks its way {_README}"
 _LOSS_HOST = (f"{_HOST} ids outside ``[0, num_classes)`` and expected counts not finite and > 0; "
-              f"elsewhere the framework reports those checks its way {_README}.")
+              f"{_ELSEWHERE}.")
 
 #: placeholder -> its text
 TEXT = {
@@ -78,7 +79,7 @@ TEXT = {
     "runtime_errors": f"{_XLA}; {_GENERATOR}",
     "bad_ints": _BAD_INTS,
     "values_on_host": _HOST,
-    "reported_elsewhere": f"elsewhere the framework reports those checks its way {_README}",
+    "reported_elsewhere": _ELSEWHERE,
     # the candidate samplers
     "sampler_true_classes": "``[B, num_true]`` integer labels in ``[0, range_max)``.",
     "sampler_num_true": "The labels per example (``true_classes.shape[1]``, in ``[1, 2**31)``).",

@@ -26,6 +26,7 @@ from ._checks import (
     named_array,
 )
 from ._context import Ctx, context
+from ._docs import fill
 from ._guard import public
 from ._hits import equal_any
 from ._math import cast as _cast_xp, compute_dtype
@@ -40,6 +41,7 @@ def _cast(ctx: Ctx, x: Any, dtype: Any) -> Any:
 
 
 @public
+@fill
 def sampled_softmax_with_cross_entropy(
     logits: Array,
     label: Array,
@@ -97,31 +99,24 @@ def sampled_softmax_with_cross_entropy(
         customized_probabilities: ``[N, num_true + num_samples]`` floating probabilities of those
             samples, >= 0 and not NaN.
         seed: An int >= 0: nonzero repeats the same negatives on every call, 0 draws fresh ones.
-        backend: The backend name for host data (``"torch"``, say); None: the innermost
-            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
-            of a framework always run on that framework's backend.
+        backend: {backend}
 
     Returns:
         The loss of each row, ``[N, 1]``, in the logits' dtype and backend.
 
     Raises:
-        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
-            not a bool; ``logits`` or ``customized_probabilities`` not floating, ``label`` or
-            ``customized_samples`` not of an integer dtype; arrays of two frameworks, of a type no
-            backend knows, or of another framework than ``backend``; ``backend`` not a str;
-            negatives to be drawn while a compiler traces the call (``jax.jit``, ``tf.function``:
-            pass customized samples).
+        TypeError: {bad_ints}; ``logits`` or ``customized_probabilities`` not floating, ``label``
+            or ``customized_samples`` not of an integer dtype; {foreign_arrays}; negatives to be
+            drawn while a compiler traces the call (``jax.jit``, ``tf.function``: pass customized
+            samples).
         ValueError: ``num_samples`` or ``num_true`` below 1, ``seed`` negative or ``>= 2**64``;
             ``logits`` not ``[N, K]``, ``label`` not ``[N, num_true]``;
             ``use_customized_samples=True`` without both customized arrays, or with shapes other
             than ``[N, num_true + num_samples]``; ``num_samples > K`` for drawn negatives; an
-            unknown ``backend``. Also, where the backend reads values on the host (NumPy, CPU
-            tensors): ids outside ``[0, K)`` and customized probabilities negative or NaN;
-            elsewhere the framework reports those checks its way (see the README's "Value checks
-            and accelerators").
-        ImportError: ``backend`` names a registered backend whose framework is not installed.
-        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
-            checks on, a call that needs a value check.
+            unknown ``backend``. {values_on_host} ids outside ``[0, K)`` and customized
+            probabilities negative or NaN; {reported_elsewhere}.
+        ImportError: {import_error}
+        RuntimeError: {xla_value_check}.
     """
     ctx = context(logits, label, customized_samples, customized_probabilities, backend=backend)
     xp = ctx.xp

@@ -22,6 +22,7 @@ from ._checks import (
     check_rank,
 )
 from ._context import Ctx, context
+from ._docs import fill
 from ._guard import public
 from ._math import cast, compute_dtype, logsumexp, nce, sampled_logit_parts
 from . import _sharded as sharded
@@ -106,6 +107,7 @@ def _prepared(weights, biases, labels, inputs, num_sampled, num_classes, num_tru
 
 
 @public
+@fill
 def compute_sampled_logits(
     weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
     num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
@@ -130,41 +132,23 @@ def compute_sampled_logits(
     the compute dtype (TF fails for non-float32 inputs with its float32 default sampler).
 
     Args:
-        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
-            ``partition_strategy`` layout. With ``shard_group``: this rank's shard of the table
-            (one array).
-        biases: ``[C]`` floating class biases, or shards laid out as ``weights`` (with
-            ``shard_group``: this rank's shard).
-        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
-        inputs: ``[B, D]`` floating input activations; the result has their dtype.
-        num_sampled: The number of classes the default sampler draws (>= 1); with
-            ``sampled_values`` and ``remove_accidental_hits`` it must equal their number of
-            candidates.
-        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
-        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
-        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
-            sampled_expected_count [S])`` triple (a tuple or list, such as the
-            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
-            ``log_uniform_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
-            seed=seed)``.
+        weights: {weights}
+        biases: {biases}
+        labels: {labels}
+        inputs: {inputs}
+        num_sampled: {loss_num_sampled}
+        num_classes: {num_classes}
+        num_true: {loss_num_true}
+        sampled_values: {sampled_values}
         subtract_log_q: Whether to subtract ``ln Q`` (the log of the expected counts) from the
             logits; with False the counts' values and shapes are not read.
         remove_accidental_hits: Whether to mask (``- FLT_MAX``) the sampled columns equal to one of
             the row's labels.
-        partition_strategy: ``"div"`` or ``"mod"``: the layout of a sharded ``weights`` and
-            ``biases`` (read with more than one shard or with ``shard_group``).
-        name: Accepted and ignored (TF's op name).
-        seed: The default sampler's seed, read only when ``sampled_values`` is None: None (fresh
-            randomness), an int in ``[0, 2**64)`` (that seed's process-wide stream), a
-            :class:`~multisampled.Generator`, or a key (a 1-D integer array of two 32-bit words, or
-            a JAX key), which ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``
-            need.
-        backend: The backend name for host data (``"torch"``, say); None: the innermost
-            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
-            of a framework always run on that framework's backend.
-        shard_group: A ``torch.distributed`` process group or a JAX mesh axis name, over which the
-            ``num_classes``-row class table is sharded (``weights`` and ``biases`` are this rank's
-            shard, and every rank gets the whole result); None: one table.
+        partition_strategy: ``"div"`` or ``"mod"``: {layout}.
+        name: {op_name}
+        seed: {loss_seed}
+        backend: {backend}
+        shard_group: {shard_group}
 
     Returns:
         ``(logits, labels)``: two arrays ``[B, T+S]`` of the inputs' dtype and backend: the
@@ -172,31 +156,10 @@ def compute_sampled_logits(
         true columns, 0 on the sampled ones; no gradient).
 
     Raises:
-        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
-            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
-            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
-            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
-            ``sampled_values`` members; with ``shard_group``, ``weights`` or ``biases`` given as a
-            list; ``biases`` None; arrays of two frameworks, of a type no backend knows, or of
-            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
-            seed that is not a key while a compiler traces the call.
-        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
-            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
-            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
-            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
-            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
-            do not broadcast to ``[B, T]`` and ``[S]``; with ``shard_group``: ``seed=None`` without
-            ``sampled_values``, a shard that is not this rank's size, or fewer classes than ranks;
-            ``num_sampled > num_classes`` for the default sampler; an int seed outside ``[0,
-            2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also, where the
-            backend reads values on the host (NumPy, CPU tensors): ids outside ``[0, num_classes)``
-            and expected counts not finite and > 0; elsewhere the framework reports those checks
-            its way (see the README's "Value checks and accelerators").
-        ImportError: ``backend`` names a registered backend whose framework is not installed.
-        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
-            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
-            whose ``2**32`` calls are used up; a torch ``shard_group`` before
-            ``torch.distributed.init_process_group``.
+        TypeError: {loss_types}
+        ValueError: {loss_values}
+        ImportError: {import_error}
+        RuntimeError: {loss_runtime}
     """
     del name
     ctx, p, subtract_log_q = _prepared(
@@ -216,6 +179,7 @@ def compute_sampled_logits(
 
 
 @public
+@fill
 def sampled_softmax_loss(
     weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
     num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
@@ -240,70 +204,29 @@ def sampled_softmax_loss(
     inputs are computed in float32, so a row with an accidental hit stays finite (TF gives NaN).
 
     Args:
-        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
-            ``partition_strategy`` layout. With ``shard_group``: this rank's shard of the table
-            (one array).
-        biases: ``[C]`` floating class biases, or shards laid out as ``weights`` (with
-            ``shard_group``: this rank's shard).
-        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
-        inputs: ``[B, D]`` floating input activations; the result has their dtype.
-        num_sampled: The number of classes the default sampler draws (>= 1); with
-            ``sampled_values`` and ``remove_accidental_hits`` it must equal their number of
-            candidates.
-        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
-        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
-        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
-            sampled_expected_count [S])`` triple (a tuple or list, such as the
-            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
-            ``log_uniform_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
-            seed=seed)``.
-        remove_accidental_hits: Whether to mask the sampled classes equal to one of the row's
-            labels (TF's default, True).
-        seed: The default sampler's seed, read only when ``sampled_values`` is None: None (fresh
-            randomness), an int in ``[0, 2**64)`` (that seed's process-wide stream), a
-            :class:`~multisampled.Generator`, or a key (a 1-D integer array of two 32-bit words, or
-            a JAX key), which ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``
-            need.
-        name: Accepted and ignored (TF's op name).
-        partition_strategy: Keyword only: ``"div"`` (TF 2.x's layout) or ``"mod"``, the layout of a
-            sharded ``weights`` and ``biases`` (read with more than one shard or with
-            ``shard_group``).
-        backend: The backend name for host data (``"torch"``, say); None: the innermost
-            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
-            of a framework always run on that framework's backend.
-        shard_group: A ``torch.distributed`` process group or a JAX mesh axis name, over which the
-            ``num_classes``-row class table is sharded (``weights`` and ``biases`` are this rank's
-            shard, and every rank gets the whole result); None: one table.
+        weights: {weights}
+        biases: {biases}
+        labels: {labels}
+        inputs: {inputs}
+        num_sampled: {loss_num_sampled}
+        num_classes: {num_classes}
+        num_true: {loss_num_true}
+        sampled_values: {sampled_values}
+        remove_accidental_hits: {softmax_hits}
+        seed: {loss_seed}
+        name: {op_name}
+        partition_strategy: {div_layout}
+        backend: {backend}
+        shard_group: {shard_group}
 
     Returns:
-        The loss of each example, ``[B]``, in the inputs' dtype and backend.
+        {loss_returns}
 
     Raises:
-        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
-            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
-            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
-            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
-            ``sampled_values`` members; with ``shard_group``, ``weights`` or ``biases`` given as a
-            list; ``biases`` None; arrays of two frameworks, of a type no backend knows, or of
-            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
-            seed that is not a key while a compiler traces the call.
-        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
-            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
-            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
-            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
-            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
-            do not broadcast to ``[B, T]`` and ``[S]``; with ``shard_group``: ``seed=None`` without
-            ``sampled_values``, a shard that is not this rank's size, or fewer classes than ranks;
-            ``num_sampled > num_classes`` for the default sampler; an int seed outside ``[0,
-            2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also, where the
-            backend reads values on the host (NumPy, CPU tensors): ids outside ``[0, num_classes)``
-            and expected counts not finite and > 0; elsewhere the framework reports those checks
-            its way (see the README's "Value checks and accelerators").
-        ImportError: ``backend`` names a registered backend whose framework is not installed.
-        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
-            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
-            whose ``2**32`` calls are used up; a torch ``shard_group`` before
-            ``torch.distributed.init_process_group``.
+        TypeError: {loss_types}
+        ValueError: {loss_values}
+        ImportError: {import_error}
+        RuntimeError: {loss_runtime}
     """
     del name
     ctx, p, _ = _prepared(
@@ -313,6 +236,7 @@ def sampled_softmax_loss(
 
 
 @public
+@fill
 def nce_loss(
     weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
     num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
@@ -330,70 +254,29 @@ def nce_loss(
     as TF 2.x) are keyword-only extensions.
 
     Args:
-        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
-            ``partition_strategy`` layout. With ``shard_group``: this rank's shard of the table
-            (one array).
-        biases: ``[C]`` floating class biases, or shards laid out as ``weights`` (with
-            ``shard_group``: this rank's shard).
-        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
-        inputs: ``[B, D]`` floating input activations; the result has their dtype.
-        num_sampled: The number of classes the default sampler draws (>= 1); with
-            ``sampled_values`` and ``remove_accidental_hits`` it must equal their number of
-            candidates.
-        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
-        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
-        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
-            sampled_expected_count [S])`` triple (a tuple or list, such as the
-            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
-            ``log_uniform_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
-            seed=seed)``.
-        remove_accidental_hits: Whether to mask the sampled classes equal to one of the row's
-            labels (TF's default for NCE, False).
-        name: Accepted and ignored (TF's op name).
-        seed: Keyword only. The default sampler's seed, read only when ``sampled_values`` is None:
-            None (fresh randomness), an int in ``[0, 2**64)`` (that seed's process-wide stream), a
-            :class:`~multisampled.Generator`, or a key (a 1-D integer array of two 32-bit words, or
-            a JAX key), which ``jax.jit``, ``tf.function`` and ``torch.compile(fullgraph=True)``
-            need.
-        partition_strategy: Keyword only: ``"div"`` (TF 2.x's layout) or ``"mod"``, the layout of a
-            sharded ``weights`` and ``biases`` (read with more than one shard or with
-            ``shard_group``).
-        backend: The backend name for host data (``"torch"``, say); None: the innermost
-            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
-            of a framework always run on that framework's backend.
-        shard_group: A ``torch.distributed`` process group or a JAX mesh axis name, over which the
-            ``num_classes``-row class table is sharded (``weights`` and ``biases`` are this rank's
-            shard, and every rank gets the whole result); None: one table.
+        weights: {weights}
+        biases: {biases}
+        labels: {labels}
+        inputs: {inputs}
+        num_sampled: {loss_num_sampled}
+        num_classes: {num_classes}
+        num_true: {loss_num_true}
+        sampled_values: {sampled_values}
+        remove_accidental_hits: {nce_hits}
+        name: {op_name}
+        seed: Keyword only. {loss_seed}
+        partition_strategy: {div_layout}
+        backend: {backend}
+        shard_group: {shard_group}
 
     Returns:
-        The loss of each example, ``[B]``, in the inputs' dtype and backend.
+        {loss_returns}
 
     Raises:
-        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
-            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
-            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
-            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
-            ``sampled_values`` members; with ``shard_group``, ``weights`` or ``biases`` given as a
-            list; ``biases`` None; arrays of two frameworks, of a type no backend knows, or of
-            another framework than ``backend``; ``backend`` not a str; a seed of another type, or a
-            seed that is not a key while a compiler traces the call.
-        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
-            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
-            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
-            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
-            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
-            do not broadcast to ``[B, T]`` and ``[S]``; with ``shard_group``: ``seed=None`` without
-            ``sampled_values``, a shard that is not this rank's size, or fewer classes than ranks;
-            ``num_sampled > num_classes`` for the default sampler; an int seed outside ``[0,
-            2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also, where the
-            backend reads values on the host (NumPy, CPU tensors): ids outside ``[0, num_classes)``
-            and expected counts not finite and > 0; elsewhere the framework reports those checks
-            its way (see the README's "Value checks and accelerators").
-        ImportError: ``backend`` names a registered backend whose framework is not installed.
-        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
-            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
-            whose ``2**32`` calls are used up; a torch ``shard_group`` before
-            ``torch.distributed.init_process_group``.
+        TypeError: {loss_types}
+        ValueError: {loss_values}
+        ImportError: {import_error}
+        RuntimeError: {loss_runtime}
     """
     del name
     ctx, p, _ = _prepared(
@@ -409,6 +292,7 @@ def nce_loss(
 
 
 @public
+@fill
 def rank_sampled_softmax_loss(
     weights: ClassTable, biases: ClassTable, labels: Array, inputs: Array, num_sampled: int,
     num_resampled: int, num_classes: int, num_true: int = 1,
@@ -436,19 +320,16 @@ def rank_sampled_softmax_loss(
     extension (TF's contrib function has none).
 
     Args:
-        weights: ``[C, D]`` floating class embeddings, or a list of shards of it in the
-            ``partition_strategy`` layout.
-        biases: ``[C]`` floating class biases, or shards laid out as ``weights``.
-        labels: ``[B, T]`` integer true classes, in ``[0, num_classes)``.
-        inputs: ``[B, D]`` floating input activations; the result has their dtype.
+        weights: {weights_unsharded}
+        biases: {biases_unsharded}
+        labels: {labels}
+        inputs: {inputs}
         num_sampled: The number of first-phase candidates (>= 1, at most ``num_classes``, more than
             ``num_resampled``).
         num_resampled: How many of the best-scoring candidates are kept (>= 0).
-        num_classes: The number of classes ``C`` (>= 1); ids lie in ``[0, num_classes)``.
-        num_true: The number of true classes per example, ``T = labels.shape[1]`` (>= 1).
-        sampled_values: A ``(sampled_candidates [S], true_expected_count [B, T],
-            sampled_expected_count [S])`` triple (a tuple or list, such as the
-            :class:`~multisampled.CandidateSamples` of a sampler), or None to draw with
+        num_classes: {num_classes}
+        num_true: {loss_num_true}
+        sampled_values: {sampled_triple}, or None to draw with
             ``learned_unigram_candidate_sampler(labels, num_true, num_sampled, True, num_classes,
             seed=seed)``; an empty ``()``, ``[]`` or ``{}`` also draws it. Given, it needs at least
             ``num_resampled`` candidates.
@@ -457,45 +338,23 @@ def rank_sampled_softmax_loss(
         remove_accidental_hits: Whether to mask the kept classes equal to one of the row's labels.
         partition_strategy: ``"div"`` or ``"mod"`` (checked even for one shard, as TF): the layout
             of a sharded ``weights`` and ``biases``.
-        name: Accepted and ignored (TF's op name).
-        seed: An extension (TF's contrib function has none): the default sampler's seed, read only
-            when ``sampled_values`` is None: None (fresh randomness), an int in ``[0, 2**64)``
-            (that seed's process-wide stream), a :class:`~multisampled.Generator`, or a key (a 1-D
-            integer array of two 32-bit words, or a JAX key), which ``jax.jit``, ``tf.function``
-            and ``torch.compile(fullgraph=True)`` need.
-        backend: The backend name for host data (``"torch"``, say); None: the innermost
-            :func:`~multisampled.use_backend`, then ``$MULTISAMPLED_BACKEND``, then NumPy. Arrays
-            of a framework always run on that framework's backend.
+        name: {op_name}
+        seed: An extension (TF's contrib function has none). {loss_seed}
+        backend: {backend}
 
     Returns:
-        The loss of each example, ``[B]``, in the inputs' dtype and backend.
+        {loss_returns}
 
     Raises:
-        TypeError: An int argument that is not an int (a float, a bool) or a bool argument that is
-            not a bool; ``labels`` not of an integer dtype, or ``inputs``, ``weights``, ``biases``
-            or the expected counts not floating (floating ``labels`` with integer ``inputs``: named
-            as TF 0.x's swapped order); ragged or sparse ``labels``, ``inputs`` or
-            ``sampled_values`` members; ``resampling_temperature`` neither a real number nor a
-            floating 0-d array; ``biases`` None; arrays of two frameworks, of a type no backend
-            knows, or of another framework than ``backend``; ``backend`` not a str; a seed of
-            another type, or a seed that is not a key while a compiler traces the call.
-        ValueError: ``num_sampled``, ``num_classes`` or ``num_true`` below 1; shapes that do not
-            fit (``inputs`` not ``[B, D]``, ``labels`` not ``[B, num_true]``, ``weights`` rows not
-            of width ``D``, fewer than ``num_classes`` rows, shard sizes off the layout, an unknown
-            ``partition_strategy`` with more than one shard); ``sampled_values`` not a triple (a
-            ``ValueError`` that is also a ``TypeError``), with no candidates, or with counts that
-            do not broadcast to ``[B, T]`` and ``[S]``; ``resampling_temperature`` 0 or NaN (an
-            array: where values are read, as below) or an array that is not 0-d; ``num_sampled >
-            num_classes``, ``num_sampled <= num_resampled``, ``num_resampled`` below 0, an unknown
-            ``partition_strategy``, fewer than ``num_resampled`` given candidates; an int seed
-            outside ``[0, 2**64)`` or a key not of two 32-bit words; an unknown ``backend``. Also,
-            where the backend reads values on the host (NumPy, CPU tensors): ids outside ``[0,
-            num_classes)`` and expected counts not finite and > 0; elsewhere the framework reports
-            those checks its way (see the README's "Value checks and accelerators").
-        ImportError: ``backend`` names a registered backend whose framework is not installed.
-        RuntimeError: Under TensorFlow's XLA (``tf.function(jit_compile=True)``) with its value
-            checks on, a call that needs a value check; a :class:`~multisampled.Generator` seed
-            whose ``2**32`` calls are used up.
+        TypeError: {loss_arg_types}; ``resampling_temperature`` neither a real number nor a
+            floating 0-d array; ``biases`` None; {foreign_arrays}; {bad_seed}.
+        ValueError: {loss_shapes}; ``resampling_temperature`` 0 or NaN (an array: where values are
+            read, as below) or an array that is not 0-d; ``num_sampled > num_classes``,
+            ``num_sampled <= num_resampled``, ``num_resampled`` below 0, an unknown
+            ``partition_strategy``, fewer than ``num_resampled`` given candidates; {seed_values}.
+            {ids_on_host}
+        ImportError: {import_error}
+        RuntimeError: {runtime_errors}.
     """
     del name
     if isinstance(sampled_values, (tuple, list, dict)) and len(sampled_values) == 0:
