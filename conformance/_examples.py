@@ -10,8 +10,6 @@ import numpy as np
 
 from ._primitives import round_to_dtype
 
-__all__ = ["example_paddle_problem", "example_problem"]
-
 
 def example_problem(
     dtype: str = "float32",

@@ -11,22 +11,6 @@ from typing import Any, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-__all__ = [
-    "FLOAT_DTYPES",
-    "batch_sizes",
-    "dims",
-    "div_shard_sizes",
-    "float_dtypes",
-    "host_dtype",
-    "mod_shard_sizes",
-    "num_classes",
-    "num_trues",
-    "partition_strategies",
-    "round_to_dtype",
-    "seeds",
-    "shard_weights",
-]
-
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
