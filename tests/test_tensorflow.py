@@ -344,6 +344,61 @@ def test_core_threefry_on_tensorflow_words_matches_numpy_and_the_fast_path(xp):
     assert (int(x0[0]), int(x1[0])) == (0x6B200159, 0x99BA4EFE)
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_backend_threefry_in_tf_function_matches_numpy(xp, jit_compile):
+    """Inside ``tf.function`` (and XLA) the backend computes on uint32 copies of int64 words:
+    the bits and the dtype are the core's NumPy ones, with keys as ints or tensors."""
+    import array_api_compat.numpy as npx
+
+    rs = np.random.default_rng(6)
+    c0 = rs.integers(0, 2**32, size=64, dtype=np.uint64).astype(np.uint32)
+    c1 = rs.integers(0, 2**32, size=64, dtype=np.uint64).astype(np.uint32)
+    for key in ((0, 0), (0x12345678, 0x9ABCDEF0), (2**32 - 1, 1)):
+        want = _rng.threefry2x32(npx, key[0], key[1], c0, c1)
+        for word in (np.uint32, np.int64):
+            as_ints = tf.function(lambda a, b: BACKEND.threefry2x32(xp, key[0], key[1], a, b),
+                                  autograph=False, jit_compile=jit_compile)
+            as_tensors = tf.function(lambda k0, k1, a, b: BACKEND.threefry2x32(xp, k0, k1, a, b),
+                                     autograph=False, jit_compile=jit_compile)
+            a0, a1 = t(c0.astype(word)), t(c1.astype(word))
+            k0, k1 = t(np.asarray(key[0], word)), t(np.asarray(key[1], word))
+            for got in (as_ints(a0, a1), as_tensors(k0, k1, a0, a1)):
+                for g, w in zip(got, want):
+                    assert g.dtype == tf.as_dtype(word)
+                    np.testing.assert_array_equal(g.numpy().astype(np.uint64), w)
+
+
+@pytest.mark.parametrize("mode", ["eager", "tf.function", "xla"])
+def test_backend_first_distinct_is_the_portable_selection(xp, mode):
+    """The ``tf.unique`` selection (eager and ``tf.function``; the portable one under XLA)
+    gives the portable selection's candidates, ``num_tries`` and dtypes, blocks holding fewer
+    distinct classes than asked included (``num_tries = n + 1``, the last draw fills)."""
+    import array_api_compat.numpy as npx
+
+    from multisampled import kernels
+
+    rs = np.random.default_rng(7)
+    cases = [(np.array([3, 3, 3], np.int64), 2), (np.array([5], np.int64), 1),
+             (np.array([1, 2, 1, 0, 2, 4], np.int64), 4)]
+    for _ in range(30):
+        n = int(rs.integers(1, 40))
+        cases.append((rs.integers(0, int(rs.integers(1, 50)), n).astype(np.int64),
+                      int(rs.integers(1, n + 1))))
+    for classes, s in cases:
+        want = [np.asarray(v) for v in kernels.portable_first_distinct(npx, classes, s, 50)]
+
+        def select(c):
+            return BACKEND.first_distinct(xp, c, s, 50)
+        if mode != "eager":
+            select = tf.function(select, autograph=False, jit_compile=mode == "xla")
+        got = select(t(classes))
+        assert got[0].dtype == tf.int64 and got[1].dtype == tf.int64 and got[1].shape == ()
+        np.testing.assert_array_equal(got[0].numpy(), want[0], err_msg=f"{classes} {s}")
+        assert int(got[1]) == int(want[1]), (classes, s)
+        if len(np.unique(classes)) < s:
+            assert int(got[1]) == len(classes) + 1
+
+
 # --------------------------------------------------------------------------- values vs real TF
 
 
