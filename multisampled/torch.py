@@ -6,7 +6,9 @@ parameters initialised like ``nn.Linear``, a sampler whose key and call counter 
 (so ``torch.compile(fullgraph=True)`` and CUDA-graph replays draw fresh negatives with no host
 synchronisation), sparse row gradients, the full softmax in eval mode, reductions, an ignored
 label id, inputs of any leading shape and tied class tables. The layer's logic is
-:mod:`multisampled.layers`'s; this file is the torch glue. Importing it imports torch.
+:mod:`multisampled.layers`'s and its checks of torch tensors live beside the torch backend
+(``multisampled.backends._torch_module_checks``); this file is the torch glue. Importing it
+imports torch.
 """
 
 from __future__ import annotations
