@@ -239,9 +239,11 @@ class JoinedRowsCE(torch.autograd.Function):
             grads = _portable_backward(grad, (x, rows_w, rows_b), split, log_q_true,
                                        log_q_sampled, hits, ctx.num_true)
         else:
+            joined = torch.empty_like(rows_w), torch.empty_like(rows_b)
             dx, d_true_w, d_true_b, d_sampled_w, d_sampled_b = _backward(
-                grad, *split((x, rows_w, rows_b)), e, e_true, total, ctx.num_true, ctx.gemm)
-            grads = (dx, torch.cat([d_true_w, d_sampled_w]), torch.cat([d_true_b, d_sampled_b]))
+                grad, *split((x, rows_w, rows_b)), e, e_true, total, ctx.num_true, ctx.gemm,
+                out=split((None, *joined))[1:])
+            grads = (dx, *joined)
         return (*grads, None, None, None, None, None)
 
 
@@ -276,8 +278,11 @@ def _forward(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled,
     return loss, e, e_true, total
 
 
-def _backward(grad, x, true_w, true_b, sampled_w, sampled_b, e, e_true, total, T, gemm):
-    """``(dx, d true_w, d true_b, d sampled_w, d sampled_b)`` of a plain backward."""
+def _backward(grad, x, true_w, true_b, sampled_w, sampled_b, e, e_true, total, T, gemm,
+              out=None):
+    """``(dx, d true_w, d true_b, d sampled_w, d sampled_b)`` of a plain backward; ``out``:
+    four tensors of the rows' shapes and dtypes that receive the rows' gradients (the slices of
+    one joined gradient each for the weights and the biases), or None."""
     B, D = x.shape
     cdtype = e.dtype
     xc, twc = x.to(cdtype), true_w.to(cdtype)
@@ -286,16 +291,37 @@ def _backward(grad, x, true_w, true_b, sampled_w, sampled_b, e, e_true, total, T
     gz = e.mul_(scale[:, None]) if _graph_is_freed() else e * scale[:, None]
     # d/d true_logits of lse - mean(true): softmax share minus 1/T, times g
     d_true = e_true * scale[:, None] - grad.to(cdtype)[:, None] / T  # [B, T]
-    d_true_w = (d_true[:, :, None] * xc[:, None, :]).reshape(B * T, D)
     gzg = gz.to(gemm)
-    d_sampled_w = torch.mm(gzg.t(), x.to(gemm))
+    rows = _row_grads(d_true, xc, gz, gzg, x.to(gemm), (true_w, true_b, sampled_w, sampled_b),
+                      out)
     dx = torch.mm(gzg, sampled_w.to(gemm)).to(cdtype)
     if T == 1:
         dx.addcmul_(d_true, twc)
     else:
         dx += (d_true[:, :, None] * twc.view(B, T, D)).sum(dim=1)
-    return (dx.to(x.dtype), d_true_w.to(true_w.dtype), d_true.reshape(-1).to(true_b.dtype),
-            d_sampled_w.to(sampled_w.dtype), gz.sum(dim=0).to(sampled_b.dtype))
+    return (dx.to(x.dtype), *rows)
+
+
+def _row_grads(d_true, xc, gz, gzg, xg, rows, out):
+    """The gradients of the four row tensors, written into ``out`` where it is given and the
+    dtypes allow it (no cast between the product and its place)."""
+    B, T = d_true.shape
+    true_w, true_b, sampled_w, sampled_b = rows
+    if out is None or len({t.dtype for t in rows} | {d_true.dtype, gzg.dtype}) != 1:
+        grads = ((d_true[:, :, None] * xc[:, None, :]).reshape(B * T, -1),
+                 d_true.reshape(-1), torch.mm(gzg.t(), xg), gz.sum(dim=0))
+        grads = tuple(g.to(r.dtype) for g, r in zip(grads, rows))
+        if out is None:
+            return grads
+        for o, g in zip(out, grads):
+            o.copy_(g)
+        return tuple(out)
+    o_true_w, o_true_b, o_sampled_w, o_sampled_b = out
+    torch.mul(d_true[:, :, None], xc[:, None, :], out=o_true_w.view(B, T, -1))
+    o_true_b.copy_(d_true.reshape(-1))
+    torch.mm(gzg.t(), xg, out=o_sampled_w)
+    torch.sum(gz, dim=0, out=o_sampled_b)
+    return tuple(out)
 
 
 def _graph_is_freed() -> bool:

@@ -177,8 +177,9 @@ def sample(ctx: Ctx, dist: Any, s: int, unique: bool, call: tuple) -> tuple:
         return dist.classes(ctx, hi, lo), s
     bound = _bound(dist, s)
     if ctx.may_read_values:
-        # refills are cheap on the host: start near the expected need, not at the bound
-        return _sample_refill(ctx, dist, call, s, pow2(min(bound, max(4 * s, 2**16))))
+        # refills are cheap on the host: start near the expected need, not at the bound (and
+        # not rounded up: with no compiler, a block's shape costs nothing but its draws)
+        return _sample_refill(ctx, dist, call, s, min(bound, max(4 * s, 2**16)))
     if bound <= max(MAX_BLOCK, 4 * s):
         return _sample_block(ctx, dist, call, s, pow2(bound))
     # no block of bounded size is safe for this distribution: TF's loop over fixed blocks,
