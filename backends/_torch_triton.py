@@ -49,14 +49,19 @@ def triton_available() -> bool:
 
 
 def usable(*values) -> bool:
-    """Whether the kernels serve these values (tensors and Python ints): every tensor a plain
-    CUDA tensor on one device, outside a ``torch.compile`` trace and ``torch.func`` transforms
-    (CUDA-graph capture is fine), and triton importable."""
+    """Whether the kernels serve these values (tensors, devices and Python ints): every tensor
+    a plain CUDA tensor, on one device with the devices given, outside a ``torch.compile``
+    trace and ``torch.func`` transforms (CUDA-graph capture is fine), and triton importable."""
     if torch.compiler.is_compiling():
         return False
     devices = set()
     for v in values:
-        if isinstance(v, torch.Tensor):
+        if isinstance(v, torch.device):
+            if v.type != "cuda":
+                return False
+            devices.add(torch.device("cuda", torch.cuda.current_device()) if v.index is None
+                        else v)
+        elif isinstance(v, torch.Tensor):
             if type(v) is not torch.Tensor or v.device.type != "cuda":
                 return False
             devices.add(v.device)

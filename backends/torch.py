@@ -12,6 +12,8 @@ Fast paths, each behind one capability of :class:`multisampled.plugin.Backend`:
   CUDA tensors with triton installed, the Triton kernel of
   :mod:`multisampled.backends._torch_triton` (not under ``torch.compile`` tracing); elsewhere
   the core's Threefry runs on int64 torch words.
+* ``draw_classes`` on CUDA tensors with triton: the draws mapped to uniform or table classes in
+  the Triton kernel that also runs their Threefry (the log-uniform table, the fixed unigram).
 * ``first_distinct`` on CUDA tensors with triton: the Triton selection kernels.
 * ``first_distinct``, ``hit_mask``, ``take_rows``, ``sampled_softmax``: the autograd nodes and
   the per-class tables of :mod:`multisampled.backends._torch_nodes` on CPU tensors.
@@ -170,6 +172,19 @@ class Torch(plugin.Backend):
             if host is not None:
                 return host
         return kernels.threefry2x32(xp, key0, key1, c0, c1)
+
+    def draw_classes(self, key0, key1, call_index, start, count, device, *, uniform_range=None,
+                     cdf_keys=None):
+        from . import _torch_triton
+
+        if device is None:
+            return None
+        device = _torch().device(device)
+        values = [v for v in (key0, key1, call_index, start, cdf_keys) if v is not None]
+        if not _torch_triton.usable(device, *values):  # CUDA, triton installed
+            return None
+        return _torch_triton.draw_classes(key0, key1, call_index, start, count, device=device,
+                                          uniform_range=uniform_range, cdf_keys=cdf_keys)
 
     def first_distinct(self, xp, classes, num_sampled, num_classes):
         # the per-class table costs 8 bytes a class on the CPU, 4 with Triton: for ranges far

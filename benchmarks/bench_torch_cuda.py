@@ -14,13 +14,14 @@ and the per-class selection table of ``multisampled.backends._torch_nodes``, beh
 ``Torch.sampled_softmax`` and ``Torch.first_distinct``), ``--path both`` both paths.
 ``--sampler portable`` turns the torch backend's Triton sampler kernels off (the core's torch
 operations), ``--sampler routed`` leaves the backend as it is (the Triton kernels for
-``threefry2x32`` and ``first_distinct`` where triton imports), ``--sampler both`` both; each row
+``draw_classes``, ``threefry2x32`` and ``first_distinct`` where triton imports), ``--sampler
+both`` both; each row
 names its path, its sampler and whether the Triton kernels served it (``triton_routed``).
 
 Sampler rows (``"kind": "sampler"``, one per workload, log-uniform, unique): one sampler call
 three ways, each timed and checked bit for bit against the first: ``portable_ms`` (the public
 sampler with the Triton kernels off), ``routed_ms`` (the same call through the backend's Triton
-``threefry2x32`` and ``first_distinct``), and ``triton_fused_ms`` (candidates only: draws and
+``draw_classes`` and ``first_distinct``), and ``triton_fused_ms`` (candidates only: draws and
 classes in one kernel, then the two-kernel first-occurrence selection, over the block the core
 draws on CUDA).
 

@@ -77,6 +77,10 @@ class Uniform:
     def classes(self, ctx: Ctx, hi: Any, lo: Any) -> Any:
         return ctx.xp.astype(_rng.uniform_int(ctx.xp, hi, lo, self.range), ctx.index_dtype)
 
+    def fused(self) -> dict:
+        """The arguments of :meth:`Backend.draw_classes` that name this distribution."""
+        return {"uniform_range": self.range}
+
     def prob(self, ctx: Ctx, classes: Any) -> Any:
         return ctx.xp.full_like(classes, self.p, dtype=ctx.xp.float32)
 
@@ -102,6 +106,11 @@ class Table:
             return xp.astype(_rng.search_cdf_keys(xp, hi, lo, self.tables[0]), ctx.index_dtype)
         th_hi, th_lo = self.tables
         return _rng.search_cdf(xp, hi, lo, th_hi, th_lo, ctx.index_dtype)
+
+    def fused(self) -> Optional[dict]:
+        """The arguments of :meth:`Backend.draw_classes` that name this distribution (int64
+        word backends' single key table only)."""
+        return {"cdf_keys": self.tables[0]} if len(self.tables) == 1 else None
 
     def prob(self, ctx: Ctx, classes: Any) -> Any:
         return ctx.xp.take(self.p, classes)

@@ -162,6 +162,21 @@ def portable_first_distinct(xp: Any, classes: Array, s: int,
     return candidates, pos[s - 1] + 1
 
 
+def draw_classes(ctx: Ctx, dist: Any, key0: Any, key1: Any, index: Any, start: Any,
+                 count: int) -> Any:
+    """The one delegation point of the draws: the classes of draws ``start .. start+count-1``
+    of the call, from the backend's fused kernel where it has one for ``dist``, else
+    :func:`multisampled.kernels.threefry2x32`'s words mapped by ``dist``."""
+    fused = getattr(dist, "fused", None)
+    args = fused() if fused is not None else None
+    if args is not None:
+        out = ctx.backend.draw_classes(key0, key1, index, start, count, ctx.device, **args)
+        if out is not None:
+            return out
+    hi, lo = _rng.draw_words(ctx, key0, key1, index, start, count)
+    return dist.classes(ctx, hi, lo)
+
+
 def first_distinct(ctx: Ctx, classes: Any, s: int, num_classes: int) -> tuple:
     """The one delegation point of the selection: the backend's fast path or the portable
     definition (the default :meth:`Backend.first_distinct`)."""
@@ -173,8 +188,7 @@ def sample(ctx: Ctx, dist: Any, s: int, unique: bool, call: tuple) -> tuple:
     ``num_tries`` is an int, or a 0-d array where values stay off the host."""
     key0, key1, index = call
     if not unique:
-        hi, lo = _rng.draw_words(ctx, key0, key1, index, 0, s)
-        return dist.classes(ctx, hi, lo), s
+        return draw_classes(ctx, dist, key0, key1, index, 0, s), s
     bound = _bound(dist, s)
     if ctx.may_read_values:
         # refills are cheap on the host: start near the expected need, not at the bound (and
@@ -201,8 +215,7 @@ def _sample_refill(ctx: Ctx, dist: Any, call: tuple, s: int, block: int) -> tupl
                 f"{MAX_TRIES} draws (TensorFlow aborts at this bound); the distribution puts "
                 "too little mass on too few classes"
             )
-        hi, lo = _rng.draw_words(ctx, key0, key1, index, start, n)
-        c = dist.classes(ctx, hi, lo)
+        c = draw_classes(ctx, dist, key0, key1, index, start, n)
         if seen is None:
             candidates, tries = first_distinct(ctx, c, s, dist.range)
             if int(tries) <= n:
@@ -243,8 +256,7 @@ def _sample_loop(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
 
     def body(state):
         start, n_kept, kept, tries = state
-        hi, lo = _rng.draw_words(ctx, key0, key1, index, start, n)
-        c = xp.astype(dist.classes(ctx, hi, lo), idx)
+        c = xp.astype(draw_classes(ctx, dist, key0, key1, index, start, n), idx)
         pos = first_new_positions(xp, c, xp.sort(kept))  # new classes' first draws, ascending
         n_new = xp.sum(xp.astype(pos < n, idx))
         new = xp.take(c, xp.clip(pos, 0, n - 1))
@@ -279,8 +291,8 @@ def _sample_loop(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
 def _sample_block(ctx: Ctx, dist: Any, call: tuple, s: int, n: int) -> tuple:
     """One block sized from the failure bound; no host synchronisation."""
     key0, key1, index = call
-    hi, lo = _rng.draw_words(ctx, key0, key1, index, 0, n)
-    candidates, num_tries = first_distinct(ctx, dist.classes(ctx, hi, lo), s, dist.range)
+    classes = draw_classes(ctx, dist, key0, key1, index, 0, n)
+    candidates, num_tries = first_distinct(ctx, classes, s, dist.range)
     ctx.backend.check_async(
         num_tries <= n,
         f"unique sampling: {n} draws held fewer than num_sampled={s} distinct classes "

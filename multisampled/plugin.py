@@ -55,15 +55,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class Backend:
-    """What a plugin tells the core about one array library. Subclass it.
-
-    Required class attributes: ``name`` (the id users select: ``backend="torch"``,
-    ``MULTISAMPLED_BACKEND=torch``) and ``module`` (the framework's top-level module; arrays
-    are recognised only once it is in ``sys.modules``). ``extra`` is the pip extra that
-    installs the framework, shown in error messages (``multisampled[torch]``).
-
-    Required methods: :meth:`is_array_type` and :meth:`namespace`. Everything else has a
-    portable default.
+    """What a plugin tells the core about one array library. Subclass it: set ``name`` (what
+    users select: ``backend="torch"``, ``MULTISAMPLED_BACKEND=torch``), ``module`` (the
+    framework's top-level module: arrays are recognised once it is in ``sys.modules``) and
+    ``extra`` (the pip extra named in error messages), and define :meth:`is_array_type` and
+    :meth:`namespace`. Everything else has a portable default.
     """
 
     name: str = ""
@@ -333,6 +329,28 @@ class Backend:
         from . import kernels
 
         return kernels.threefry2x32(xp, key0, key1, c0, c1)
+
+    def draw_classes(self, key0: Any, key1: Any, call_index: Any, start: Any, count: int,
+                     device: Any, *, uniform_range: Optional[int] = None,
+                     cdf_keys: Optional[Array] = None) -> Optional[Array]:
+        """The classes of draws ``start .. start+count-1`` of one call in one fused kernel:
+        ``floor(u * uniform_range)``, or the number of ``cdf_keys`` (int64 signed thresholds of
+        :func:`multisampled.kernels.table_plan`) at most the draw's. Default: None (no kernel).
+
+        Args:
+            key0: The key's first word (a Python int or a 0-d integer array).
+            key1: The key's second word, as ``key0``.
+            call_index: The call's counter word, as ``key0``.
+            start: The first draw index, as ``key0``.
+            count: The number of draws.
+            device: The call's device (None for host data).
+            uniform_range: ``R`` of a uniform distribution, or None.
+            cdf_keys: The thresholds of a table distribution, or None (exactly one is given).
+
+        Returns:
+            ``[count]`` classes in the index dtype, or None where the backend has no kernel.
+        """
+        return None
 
     def first_distinct(self, xp: Any, classes: Array, num_sampled: int,
                        num_classes: int) -> tuple[Array, Array]:

@@ -293,19 +293,20 @@ def test_triton_unique_sampler_kernels_match_core_and_reference(triton, kind, ra
 @in_interpreter
 @pytest.mark.parametrize("sampler", ["log_uniform", "uniform"])
 def test_triton_kernels_behind_the_torch_backend_sample_as_numpy(triton, monkeypatch, sampler):
-    """The torch backend's ``threefry2x32`` and ``first_distinct`` routed to the kernels (here
-    for CPU tensors, which the backend otherwise keeps on its CPU paths): the module's and the
-    functional API's candidates equal the NumPy backend's."""
+    """The torch backend's ``draw_classes``, ``threefry2x32`` and ``first_distinct`` routed to
+    the kernels (here for CPU tensors, which the backend otherwise keeps on its CPU paths):
+    the module's and the functional API's candidates equal the NumPy backend's, and the draws
+    come from the fused kernel (the words alone from Threefry only where nothing else can)."""
     from multisampled.torch import SampledSoftmaxLoss
 
-    calls = {"threefry2x32": 0, "first_distinct": 0}
+    calls = {"threefry2x32": 0, "first_distinct": 0, "draw_classes": 0}
 
     def counted(name):
         fn = getattr(_torch_triton, name)
 
-        def wrapper(*args):
+        def wrapper(*args, **kwargs):
             calls[name] += 1
-            return fn(*args)
+            return fn(*args, **kwargs)
 
         return wrapper
 
@@ -324,7 +325,7 @@ def test_triton_kernels_behind_the_torch_backend_sample_as_numpy(triton, monkeyp
         np.testing.assert_array_max_ulp(got[2].numpy(), want[2], maxulp=2)
         functional = fn(labels, 1, S, True, C, seed=torch_stream)
         assert torch.equal(functional[0], got[0])
-    assert calls["threefry2x32"] >= 4 and calls["first_distinct"] >= 4, calls
+    assert calls["draw_classes"] >= 4 and calls["first_distinct"] >= 4, calls
 
 
 def test_kernel_routing_keeps_cpu_tensors_on_todays_path():
@@ -365,7 +366,8 @@ def test_kernel_module_and_torch_backend_work_without_triton(tmp_path):
 class TestTritonKernelsSamplerTruth(SamplerTruthTests):
     """The conformance kit's sampler-truth group (Threefry words, every sampler's candidates
     and counts against the reference, seed streams) on the torch backend with its
-    ``threefry2x32`` and ``first_distinct`` served by the Triton kernels (CPU tensors here)."""
+    ``draw_classes``, ``threefry2x32`` and ``first_distinct`` served by the Triton kernels (CPU
+    tensors here)."""
 
     backend = "torch"
 
@@ -373,13 +375,15 @@ class TestTritonKernelsSamplerTruth(SamplerTruthTests):
     def _route_to_triton_kernels(self, monkeypatch):
         pytest.importorskip("triton")
         calls = []
-        real = _torch_triton.threefry2x32
 
-        def threefry2x32(*args):
-            calls.append(1)
-            return real(*args)
+        def counted(real):
+            def kernel(*args, **kwargs):
+                calls.append(real.__name__)
+                return real(*args, **kwargs)
+            return kernel
 
         monkeypatch.setattr(_torch_triton, "usable", lambda *values: True)
-        monkeypatch.setattr(_torch_triton, "threefry2x32", threefry2x32)
+        for name in ("threefry2x32", "draw_classes"):
+            monkeypatch.setattr(_torch_triton, name, counted(getattr(_torch_triton, name)))
         yield
-        assert calls, "the Triton Threefry kernel was not called"
+        assert calls, "no Triton kernel drew the words"
