@@ -27,6 +27,8 @@ gradient, with CPU zeros that need not be filled.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -53,14 +55,19 @@ def _fresh_host_zeros_ok(grad: torch.Tensor, dtype: torch.dtype, device: torch.d
 
 class TakeRows(torch.autograd.Function):
     """``table.index_select(0, ids)`` with PyTorch's own gradient (zeros, then the rows added
-    with ``index_add``: the same values, bit for bit).
+    with ``index_add``), written once where a dense gradient is kept.
 
-    In a plain CPU backward the zeros of the ``[C, D]`` gradient come from ``numpy.zeros``:
-    memory the operating system zeroes as it is first touched (calloc), so a step pays for the
-    pages its rows land in, not for page-faulting and filling the whole gradient, which every
-    step allocates afresh once ``optimizer.zero_grad()`` has set it to None. Elsewhere
-    (accelerators, ``create_graph=True``, ``torch.func``, ``torch.compile``) the backward is
-    ``torch.zeros(...).index_add(...)``, differentiable like index_select's own.
+    * A CPU leaf table whose ``.grad`` is already a dense tensor (``zero_grad(set_to_none=False)``,
+      gradient accumulation) and that has no tensor hooks gets its rows as a sparse COO
+      gradient, which autograd adds into ``.grad`` in place: the step writes the rows, not a
+      whole ``[C, D]`` gradient that is then added (same values up to the order of the
+      additions of a repeated id).
+    * In a plain CPU backward otherwise, the zeros of the ``[C, D]`` gradient come from
+      ``numpy.zeros``: memory the operating system zeroes as it is first touched (calloc), so a
+      step pays for the pages its rows land in, not for filling the whole gradient, which every
+      step allocates afresh once ``optimizer.zero_grad()`` has set it to None.
+    * Elsewhere (accelerators, ``create_graph=True``, ``torch.func``, ``torch.compile``) the
+      backward is ``torch.zeros(...).index_add(...)``, differentiable like index_select's own.
     """
 
     generate_vmap_rule = True
@@ -74,15 +81,42 @@ class TakeRows(torch.autograd.Function):
         table, ids = inputs
         ctx.save_for_backward(ids)
         ctx.meta = (table.shape, table.dtype, table.device)
+        ctx.leaf = weakref.ref(table) if table.is_leaf else None
 
     @staticmethod
     def backward(ctx, grad):
         (ids,) = ctx.saved_tensors
         shape, dtype, device = ctx.meta
+        if _accumulates_in_place(ctx.leaf, grad):
+            return torch.sparse_coo_tensor(ids[None, :], grad, tuple(shape),
+                                           check_invariants=False), None
         if _fresh_host_zeros_ok(grad, dtype, device):
             out = torch.from_numpy(np.zeros(tuple(shape), dtype=NUMPY_FLOATS[dtype]))
             return out.index_add_(0, ids, grad), None
         return torch.zeros(shape, dtype=dtype, device=device).index_add(0, ids, grad), None
+
+
+def _accumulates_in_place(leaf, grad: torch.Tensor) -> bool:
+    """Whether autograd will add a sparse row gradient into the leaf's dense ``.grad`` in
+    place: a first-order CPU backward outside compilers and ``torch.func``, a leaf whose ``.grad``
+    is a plain dense tensor of its own shape and dtype, and no tensor hooks (which would see a
+    sparse gradient)."""
+    table = None if leaf is None else leaf()
+    if (table is None or table.device.type != "cpu" or torch.is_grad_enabled()
+            or torch.compiler.is_compiling()):
+        return False
+    held = table.grad
+    if (held is None or type(held) is not torch.Tensor or held.layout != torch.strided
+            or held.shape != table.shape or held.dtype != table.dtype
+            or held.device != table.device or held.requires_grad):
+        return False
+    if table._backward_hooks:
+        return False
+    try:
+        grad.data_ptr()
+    except RuntimeError:  # a functorch wrapper, a fake or meta tensor
+        return False
+    return True
 
 
 def take_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

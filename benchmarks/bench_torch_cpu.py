@@ -5,13 +5,15 @@ B=512 D=128 C=100,000 S=1,024 (the default; override with --B/--D/--C/--S), medi
 timed steps after ``--warmup`` steps, in one process:
 
   torch_dense_ms       multisampled.torch.SampledSoftmaxLoss, dense weight gradients
+  torch_dense_kept_ms  the same, with the gradients kept and zeroed in place each step
+                       (zero_grad(set_to_none=False)): the rows are added into .grad
   torch_sparse_ms      the same module with sparse=True (sparse COO row gradients)
   torch_functional_ms  multisampled.sampled_softmax_loss(weights, biases, ...) on torch tensors
   tf_fwd_bwd_ms        tf.nn.sampled_softmax_loss forward + GradientTape gradients, eager
   tf_fn_fwd_bwd_ms     the same inside tf.function
 
 Every step draws fresh negatives (a seeded stream, as TensorFlow's op seed) and starts with the
-gradients set to None (as ``optimizer.zero_grad()`` does). Torch runs with its default thread
+gradients set to None (as ``optimizer.zero_grad()`` does), except the kept row's. Torch runs with its default thread
 settings (reported as torch_num_threads). Prints one JSON line; "meets_target" is
 torch_dense_ms <= tf_fn_fwd_bwd_ms, "sparse_meets_target" the same for the sparse row (TF's
 weight gradient is IndexedSlices, i.e. sparse). Timings on a shared machine are noisy (the 1-minute
@@ -76,14 +78,17 @@ def torch_rows(data, S: int, n: int, warmup: int) -> dict:
     out = {"torch": torch.__version__, "torch_num_threads": torch.get_num_threads(),
            "torch_thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE")}
 
-    for name, sparse in (("torch_dense_ms", False), ("torch_sparse_ms", True)):
+    for name, sparse, kept in (("torch_dense_ms", False, False),
+                               ("torch_dense_kept_ms", False, True),
+                               ("torch_sparse_ms", True, False)):
         module = SampledSoftmaxLoss(C, D, S, sparse=sparse, seed=1)
         with torch.no_grad():
             module.weight.copy_(torch.from_numpy(weights))
             module.bias.copy_(torch.from_numpy(biases))
 
-        def step(module=module):
-            module.weight.grad = module.bias.grad = x.grad = None
+        def step(module=module, kept=kept):
+            module.zero_grad(set_to_none=not kept)
+            x.grad = None
             module(x, y).sum().backward()
 
         out[name] = median_ms(step, n, warmup)

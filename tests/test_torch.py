@@ -554,12 +554,66 @@ def test_dense_row_gradients_equal_index_select_bit_for_bit(dtype):
     (theirs.index_select(0, ids) * up).sum().backward()
     assert mine.grad.dtype == dtype and mine.grad.is_contiguous()
     assert torch.equal(mine.grad, theirs.grad)
-    # a kept gradient accumulates in place (zero_grad(set_to_none=False)), as PyTorch's does
-    (_torch_nodes.take_rows(mine, ids) * up).sum().backward()
-    (theirs.index_select(0, ids) * up).sum().backward()
-    assert torch.equal(mine.grad, theirs.grad)
-    mine.grad.zero_()
-    assert not mine.grad.any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_a_kept_dense_gradient_takes_the_rows_in_place(dtype):
+    """With ``.grad`` already dense (``zero_grad(set_to_none=False)``, accumulation) the rows
+    are added into it in place, as a sparse gradient: the same values as PyTorch's
+    index_select gradient up to the order in which a repeated id's rows are added, in the same
+    storage. A tensor hook keeps seeing PyTorch's dense gradient."""
+    gen = torch.Generator().manual_seed(1)
+    table = torch.randn(50, 6, generator=gen).to(dtype)
+    ids = torch.tensor([3, 7, 3, 49, 0, 7, 7])
+    ups = [torch.randn(7, 6, generator=gen).to(dtype) for _ in range(3)]
+    mine = table.clone().requires_grad_()
+    theirs = table.clone().requires_grad_()
+    arriving = []  # what autograd hands the leaf's AccumulateGrad node
+    accumulate = mine.expand_as(mine).grad_fn.next_functions[0][0]
+    accumulate.register_prehook(lambda grads: arriving.append(grads[0].layout))
+    (_torch_nodes.take_rows(mine, ids) * ups[0]).sum().backward()
+    assert arriving == [torch.strided]  # no .grad yet: a dense gradient, as PyTorch's
+    mine.grad = torch.randn(50, 6, generator=gen).to(dtype)  # an accumulated gradient
+    theirs.grad = mine.grad.clone()
+    storage = mine.grad.data_ptr()
+    for up in ups:
+        (_torch_nodes.take_rows(mine, ids) * up).sum().backward()
+        (theirs.index_select(0, ids) * up).sum().backward()
+    assert arriving[1:] == [torch.sparse_coo] * len(ups)  # the rows only, added in place
+    tol = {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(dtype, 1e-6)
+    assert mine.grad.layout == torch.strided and mine.grad.data_ptr() == storage
+    torch.testing.assert_close(mine.grad, theirs.grad, rtol=tol, atol=tol)
+    untouched = torch.ones(50, dtype=torch.bool)
+    untouched[ids] = False
+    assert torch.equal(mine.grad[untouched], theirs.grad[untouched])
+    seen = []
+    mine.register_hook(lambda g: seen.append(g.layout))
+    (_torch_nodes.take_rows(mine, ids) * ups[0]).sum().backward()
+    assert seen == [torch.strided] and mine.grad.layout == torch.strided
+    assert arriving[-1] == torch.strided
+
+
+def test_the_module_writes_a_kept_dense_gradient_once():
+    """The module's dense row gradient with ``zero_grad(set_to_none=False)``: what a fresh
+    gradient gives, in the kept storage, step after step."""
+    fresh = make_module(C=300, D=6, S=20, seed=3)
+    kept = make_module(C=300, D=6, S=20, seed=3)
+    kept.load_state_dict(fresh.state_dict())
+    x = torch.randn(9, 6, generator=torch.Generator().manual_seed(2))
+    labels = torch.randint(0, 300, (9,), generator=torch.Generator().manual_seed(3))
+    kept.zero_grad(set_to_none=False)
+    for module in (fresh, kept):  # make_module leaves .grad None: the first step allocates
+        module(x, labels).sum().backward()
+    kept.zero_grad(set_to_none=False)
+    storage = kept.weight.grad.data_ptr()
+    for _ in range(2):
+        fresh.zero_grad(set_to_none=True)
+        kept.zero_grad(set_to_none=False)
+        fresh(x, labels).sum().backward()
+        kept(x, labels).sum().backward()
+        assert kept.weight.grad.data_ptr() == storage
+        torch.testing.assert_close(kept.weight.grad, fresh.weight.grad, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(kept.bias.grad, fresh.bias.grad, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
