@@ -14,6 +14,10 @@ backward
     ``G = e * (g / sum)`` (the softmax needs no second ``exp``; ``G`` overwrites ``e`` unless
     the graph is retained, so a second ``backward(retain_graph=True)`` still works), the bias
     gradient as its column sums, and two GEMMs (``G @ W_s``, ``G^T @ x``).
+float32 CUDA tensors (where :func:`._torch_triton.usable`)
+    one Triton kernel each way after the GEMM (:mod:`._torch_triton_ce`): the forward reads
+    ``z`` once for ``lse`` and the loss, and keeps ``z`` and ``lse``; the backward recomputes
+    the softmax from them as it writes ``G`` (over ``z`` unless the graph is retained).
 
 Everything is computed in float32 (float64 for float64 inputs), as the kernel does. Under
 ``torch.autocast`` the node runs with autocast off and does what autocast does for its own
@@ -33,6 +37,8 @@ import numpy as np
 import torch
 
 from multisampled.kernels import FLT_MAX
+
+from . import _torch_triton, _torch_triton_ce
 
 # ------------------------------------------------------------------------------ gathers
 
@@ -224,11 +230,11 @@ class SampledSoftmaxCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits,
                 num_true, gemm):
-        loss, e, e_true, total = _forward(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
-                                          log_q_sampled, hits, num_true, gemm)
+        loss, e, e_true, total, fused = _forward(x, true_w, true_b, sampled_w, sampled_b,
+                                                 log_q_true, log_q_sampled, hits, num_true, gemm)
         ctx.save_for_backward(x, true_w, true_b, sampled_w, sampled_b, log_q_true,
                               log_q_sampled, hits, e, e_true, total)
-        ctx.num_true, ctx.gemm = num_true, gemm
+        ctx.num_true, ctx.gemm, ctx.fused = num_true, gemm, fused
         return loss
 
     @staticmethod
@@ -240,7 +246,8 @@ class SampledSoftmaxCE(torch.autograd.Function):
             grads = _portable_backward(grad, (x, *rows), lambda t: t, log_q_true,
                                        log_q_sampled, hits, ctx.num_true)
         else:
-            grads = _backward(grad, x, *rows, e, e_true, total, ctx.num_true, ctx.gemm)
+            grads = _backward(grad, x, *rows, e, e_true, total, ctx.num_true, ctx.gemm,
+                              fused=ctx.fused)
         return (*grads, None, None, None, None, None)
 
 
@@ -253,11 +260,12 @@ class JoinedRowsCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, rows_w, rows_b, log_q_true, log_q_sampled, hits, num_true, gemm):
         n = x.shape[0] * num_true
-        loss, e, e_true, total = _forward(x, rows_w[:n], rows_b[:n], rows_w[n:], rows_b[n:],
-                                          log_q_true, log_q_sampled, hits, num_true, gemm)
+        loss, e, e_true, total, fused = _forward(
+            x, rows_w[:n], rows_b[:n], rows_w[n:], rows_b[n:], log_q_true, log_q_sampled, hits,
+            num_true, gemm)
         ctx.save_for_backward(x, rows_w, rows_b, log_q_true, log_q_sampled, hits, e, e_true,
                               total)
-        ctx.num_true, ctx.gemm = num_true, gemm
+        ctx.num_true, ctx.gemm, ctx.fused = num_true, gemm, fused
         return loss
 
     @staticmethod
@@ -276,13 +284,15 @@ class JoinedRowsCE(torch.autograd.Function):
             joined = torch.empty_like(rows_w), torch.empty_like(rows_b)
             dx, d_true_w, d_true_b, d_sampled_w, d_sampled_b = _backward(
                 grad, *split((x, rows_w, rows_b)), e, e_true, total, ctx.num_true, ctx.gemm,
-                out=split((None, *joined))[1:])
+                out=split((None, *joined))[1:], fused=ctx.fused)
             grads = (dx, *joined)
         return (*grads, None, None, None, None, None)
 
 
 def _forward(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled, hits, T, gemm):
-    """``(loss, e, e_true, total)``: the loss, and what the backward keeps of the softmax."""
+    """``(loss, e, e_true, total, fused)``: the loss, and what the backward keeps of the
+    softmax; where the Triton kernels serve (float32 CUDA tensors), ``fused`` and
+    ``(z, true logits, lse)`` in place of ``(e, e_true, total)``."""
     B, D = x.shape
     cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     xc = x.to(cdtype)
@@ -302,6 +312,9 @@ def _forward(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled,
         z = torch.mm(xc.to(gemm), swc.to(gemm).t()).to(cdtype).add_(adj)
     if hits is not None:
         _add_hits(z, hits)
+    if cdtype == torch.float32 and _torch_triton.usable(z):  # one pass over z, no [B, S] write
+        loss, lse = _torch_triton_ce.softmax_ce_forward(z, true_logits)
+        return loss, z, true_logits, lse, True
     # softmax over [true | sampled] without concatenating: shift by the row max of both
     m = torch.maximum(z.amax(dim=1), true_logits.amax(dim=1))
     e = z.sub_(m[:, None]).exp_()  # z's storage now holds exp(z - m)
@@ -309,22 +322,27 @@ def _forward(x, true_w, true_b, sampled_w, sampled_b, log_q_true, log_q_sampled,
     total = e.sum(dim=1) + e_true.sum(dim=1)
     lse = m + torch.log(total)
     loss = lse - (true_logits[:, 0] if T == 1 else true_logits.sum(dim=1) / T)
-    return loss, e, e_true, total
+    return loss, e, e_true, total, False
 
 
 def _backward(grad, x, true_w, true_b, sampled_w, sampled_b, e, e_true, total, T, gemm,
-              out=None):
+              out=None, fused=False):
     """``(dx, d true_w, d true_b, d sampled_w, d sampled_b)`` of a plain backward; ``out``:
     four tensors of the rows' shapes and dtypes that receive the rows' gradients (the slices of
-    one joined gradient each for the weights and the biases), or None."""
+    one joined gradient each for the weights and the biases), or None; ``fused``: ``e, e_true,
+    total`` are the Triton forward's ``z``, true logits and ``lse``."""
     B, D = x.shape
     cdtype = e.dtype
     xc, twc = x.to(cdtype), true_w.to(cdtype)
-    scale = grad.to(cdtype) / total  # [B]
-    # d loss / d z = softmax * g, over e's storage unless a retained graph re-reads it
-    gz = e.mul_(scale[:, None]) if _graph_is_freed() else e * scale[:, None]
-    # d/d true_logits of lse - mean(true): softmax share minus 1/T, times g
-    d_true = e_true * scale[:, None] - grad.to(cdtype)[:, None] / T  # [B, T]
+    if fused:  # one kernel pass recomputes the softmax from z and lse
+        gz, d_true = _torch_triton_ce.softmax_ce_backward(e, e_true, total, grad,
+                                                          in_place=_graph_is_freed())
+    else:
+        scale = grad.to(cdtype) / total  # [B]
+        # d loss / d z = softmax * g, over e's storage unless a retained graph re-reads it
+        gz = e.mul_(scale[:, None]) if _graph_is_freed() else e * scale[:, None]
+        # d/d true_logits of lse - mean(true): softmax share minus 1/T, times g
+        d_true = e_true * scale[:, None] - grad.to(cdtype)[:, None] / T  # [B, T]
     gzg = gz.to(gemm)
     rows = _row_grads(d_true, xc, gz, gzg, x.to(gemm), (true_w, true_b, sampled_w, sampled_b),
                       out)

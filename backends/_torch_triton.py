@@ -174,44 +174,48 @@ def first_distinct(classes: torch.Tensor, s: int, num_classes: int):
 # ------------------------------------------------------------------------------ kernels
 #
 # Triton compiles a kernel from its source and resolves the names it calls (``tl``, the helper
-# functions) in this module's globals. The kernels are therefore plain functions here, recorded
-# by ``_jit``; :func:`_kernels` imports triton on first use and replaces each with its jitted
-# version, which keeps triton an optional import.
-
-_JIT_OPTIONS: dict = {}
+# functions) in its module's globals. The kernels are therefore plain functions there, recorded
+# by a :class:`LazyKernels`; calling it imports triton on first use and replaces each with its
+# jitted version, which keeps triton an optional import.
 
 
-def _jit(**options):
-    def record(fn):
-        _JIT_OPTIONS[fn.__name__] = options
-        return fn
+class LazyKernels:
+    """The kernels of one module: ``jit(**options)`` records a plain function, and calling the
+    object returns a namespace of their jitted versions, each named without its leading
+    underscore and ``_kernel`` suffix (triton is imported there, on first use; once, whichever
+    thread asks first)."""
 
-    return record
+    def __init__(self, module_globals: dict):
+        self._globals = module_globals
+        self._options: dict = {}
+        self._jitted = None
+        self._lock = threading.Lock()
+
+    def jit(self, **options):
+        def record(fn):
+            self._options[fn.__name__] = options
+            return fn
+
+        return record
+
+    def __call__(self):
+        with self._lock:
+            if self._jitted is None:
+                import triton
+                import triton.language
+
+                module = self._globals
+                module["tl"] = triton.language
+                names = {}
+                for name, options in self._options.items():
+                    module[name] = triton.jit(**options)(module[name])
+                    names[name.strip("_").removesuffix("_kernel")] = module[name]
+                self._jitted = types.SimpleNamespace(cdiv=triton.cdiv, **names)
+            return self._jitted
 
 
-_jitted = None
-_jitted_lock = threading.Lock()
-
-
-def _kernels():
-    """The jitted kernels (triton is imported here, on first use; once, whichever thread
-    asks first)."""
-    global _jitted
-    with _jitted_lock:
-        if _jitted is None:
-            import triton
-            import triton.language
-
-            module = globals()
-            module["tl"] = triton.language
-            for name, options in _JIT_OPTIONS.items():
-                module[name] = triton.jit(**options)(module[name])
-            _jitted = types.SimpleNamespace(
-                cdiv=triton.cdiv, threefry=module["_threefry_kernel"],
-                draw_classes=module["_draw_classes_kernel"],
-                first_positions=module["_first_positions_kernel"],
-                select_first=module["_select_first_kernel"])
-        return _jitted
+_kernels = LazyKernels(globals())
+_jit = _kernels.jit
 
 
 @_jit()

@@ -27,7 +27,7 @@ import array_api_compat.torch as xtorch  # noqa: E402
 
 import multisampled as ms  # noqa: E402
 from multisampled import kernels  # noqa: E402
-from multisampled.backends import _torch_triton  # noqa: E402
+from multisampled.backends import _torch_nodes, _torch_triton, _torch_triton_ce  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
 from multisampled.conformance import reference  # noqa: E402
 from multisampled.conformance.base import SamplerTruthTests  # noqa: E402
@@ -72,7 +72,7 @@ import sys
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from multisampled.backends import _torch_triton
+from multisampled.backends import _torch_triton, _torch_triton_ce
 
 k = _torch_triton._kernels()
 ptr, key = "*i64", lambda mem: "*i64" if mem else "i64"
@@ -92,6 +92,14 @@ variants.append((k.first_positions, dict(classes_ptr=ptr, table_ptr="*i32", n="i
 variants.append((k.select_first, dict(classes_ptr=ptr, table_ptr="*i32", cand_ptr=ptr,
                                       tries_ptr=ptr, n="i32", s="i32"),
                  dict(BLOCK=_torch_triton.SELECT_BLOCK)))
+ce, f32 = _torch_triton_ce._kernels(), "*fp32"
+for t_block in (1, 4):
+    blocks = dict(BLOCK=_torch_triton_ce.ROW_BLOCK, T_BLOCK=t_block)
+    variants.append((ce.ce_forward, dict(z_ptr=f32, true_ptr=f32, lse_ptr=f32, loss_ptr=f32,
+                                         S="i32", T="i32"), dict(blocks)))
+    variants.append((ce.ce_backward, dict(z_ptr=f32, gz_ptr=f32, true_ptr=f32, d_true_ptr=f32,
+                                          lse_ptr=f32, g_ptr=f32, S="i32", T="i32"),
+                     dict(blocks)))
 for fn, sig, constexprs in variants:
     sig.update({name: "constexpr" for name in constexprs})
     compiled = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=constexprs),
@@ -110,7 +118,7 @@ def test_triton_kernels_compile_for_a_hopper_gpu(triton, tmp_path):
     env.pop("TRITON_INTERPRET", None)
     result = subprocess.run([sys.executable, "-c", COMPILE_FOR_SM90], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0 and "compiled 8" in result.stdout, (
+    assert result.returncode == 0 and "compiled 12" in result.stdout, (
         result.stdout[-3000:] + result.stderr[-3000:])
 
 
@@ -387,3 +395,169 @@ class TestTritonKernelsSamplerTruth(SamplerTruthTests):
             monkeypatch.setattr(_torch_triton, name, counted(getattr(_torch_triton, name)))
         yield
         assert calls, "no Triton kernel drew the words"
+
+
+# ------------------------------------------------------------------------------ the loss kernels
+
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _logits(B, S, T, seed, scale=4.0):
+    """Float32 ``z [B, S]`` with accidental hits applied as the node applies them, true logits
+    ``[B, T]`` and an incoming gradient ``g [B]``: some rows hold hits, row 0 only hits (where
+    ``S > 1``), row 1 logits of +-80 (where ``B > 1``)."""
+    rng = np.random.default_rng(seed)
+    z = torch.from_numpy((rng.standard_normal((B, S)) * scale).astype(np.float32))
+    true = torch.from_numpy((rng.standard_normal((B, T)) * scale).astype(np.float32))
+    hits = torch.from_numpy(rng.random((B, S)) < 0.1)
+    if S > 1:
+        hits[0] = True
+    if B > 1:
+        z[1] = torch.from_numpy(rng.choice([-80.0, 80.0], S).astype(np.float32))
+        true[1] = torch.from_numpy(rng.choice([-80.0, 79.0], T).astype(np.float32))
+    _torch_nodes._add_hits(z, hits)
+    g = torch.from_numpy(rng.uniform(0.25, 2.0, B).astype(np.float32))
+    return z, true, g
+
+
+def _float64_softmax_ce(z, true, g):
+    """``(loss, lse, gz, d_true)`` in float64 of the float32 inputs: the node's formula."""
+    a = torch.cat([true, z], dim=1).double()
+    lse = torch.logsumexp(a, dim=1)
+    p = torch.exp(a - lse[:, None]) * g.double()[:, None]
+    T = true.shape[1]
+    return lse - true.double().mean(dim=1), lse, p[:, T:], p[:, :T] - g.double()[:, None] / T
+
+
+def _assert_within_float32_rounding(got, want, spread, offset=0.0):
+    """``|got - want| <= 16 eps32 ((1 + spread) |want - offset| + |offset|)`` elementwise
+    (``spread``: the size of the exponent's terms, ``offset`` a term subtracted from the
+    exponential), no NaN, exact zeros where ``want`` is 0."""
+    eps = float(np.finfo(np.float32).eps)
+    err = (got.double() - want).abs()
+    bound = 16 * eps * ((1 + spread) * (want - offset).abs() + abs(offset)) + 1e-37
+    assert not torch.isnan(got).any()
+    assert (err <= bound).all(), float((err / bound).max())
+
+
+def _identity_problem(z, true):
+    """Inputs of the node's ``_forward`` whose logits are exactly ``z`` (hits applied) and
+    ``true``: ``x`` the identity (D = B), the sampled rows ``z^T``, the true rows
+    ``true[i, t] e_i``, zero biases and log Q, no hit mask."""
+    B, S = z.shape
+    T = true.shape[1]
+    x = torch.eye(B)
+    true_w = (true[:, :, None] * torch.eye(B)[:, None, :]).reshape(B * T, B)
+    zeros = torch.zeros
+    return (x, true_w, zeros(B * T), z.t().contiguous(), zeros(S), zeros(B, T), zeros(S),
+            None, T, torch.float32)
+
+
+@in_interpreter
+@pytest.mark.parametrize("B, S", [(1, 1), (2, 16), (3, 17), (7, 300), (5, 64), (4, 2)])
+@pytest.mark.parametrize("T", [1, 3])
+@pytest.mark.parametrize("block", [16, None])
+def test_triton_softmax_ce_kernels_match_float64_and_the_torch_path(triton, B, S, T, block):
+    z, true, g = _logits(B, S, T, seed=B * 1000 + S * 10 + T)
+    loss, lse = _torch_triton_ce.softmax_ce_forward(z, true, block=block)
+    want_loss, want_lse, want_gz, want_d_true = _float64_softmax_ce(z, true, g)
+    spread = torch.maximum(want_lse.abs(), true.double().abs().amax(dim=1))
+    _assert_within_float32_rounding(lse, want_lse, spread)
+    # the loss subtracts the mean true logit: its rounding is the terms' size, not the result's
+    err = (loss.double() - want_loss).abs()
+    assert (err <= 16 * float(np.finfo(np.float32).eps) * (1 + spread)).all()
+    kept = z.clone()
+    gz, d_true = _torch_triton_ce.softmax_ce_backward(kept, true, lse, g, in_place=True,
+                                                      block=block)
+    assert gz.data_ptr() == kept.data_ptr()  # written over z
+    finite = torch.where(z > -FLT_MAX / 2, z.abs().double(), 0.0)
+    _assert_within_float32_rounding(gz, want_gz, finite + lse.double().abs()[:, None])
+    assert torch.equal(gz[z <= -FLT_MAX / 2], torch.zeros_like(gz[z <= -FLT_MAX / 2]))
+    d_spread = true.double().abs() + lse.double().abs()[:, None]
+    offset = -g.double()[:, None] / T
+    _assert_within_float32_rounding(d_true, want_d_true, d_spread, offset)
+    # the torch path (the node's _forward and _backward on CPU) on the same logits
+    problem = _identity_problem(z, true)
+    torch_loss, e, e_true, total, fused = _torch_nodes._forward(*problem)
+    assert not fused
+    assert ((loss.double() - torch_loss.double()).abs()
+            <= 16 * float(np.finfo(np.float32).eps) * (1 + spread)).all()
+    grads = _torch_nodes._backward(g, *problem[:5], e, e_true, total, T, torch.float32)
+    _assert_within_float32_rounding(gz, grads[3].t().double(), finite + lse.double().abs()[:, None])
+    _assert_within_float32_rounding(d_true, grads[2].view(B, T).double(), d_spread, offset)
+
+
+@in_interpreter
+def test_triton_softmax_ce_backward_keeps_z_where_asked(triton):
+    z, true, g = _logits(3, 40, 2, seed=5)
+    _, lse = _torch_triton_ce.softmax_ce_forward(z, true)
+    kept = z.clone()
+    gz, _ = _torch_triton_ce.softmax_ce_backward(kept, true, lse, g, in_place=False)
+    assert torch.equal(kept, z) and gz.data_ptr() != kept.data_ptr()
+    again, _ = _torch_triton_ce.softmax_ce_backward(kept, true, lse, g, in_place=True)
+    assert torch.equal(again, gz)
+    with pytest.raises(ValueError, match="float32"):
+        _torch_triton_ce.softmax_ce_forward(z.double(), true.double())
+
+
+def _loss_and_grads(make_loss, params):
+    """The loss and the dense gradients of ``params`` after one backward, and after a second
+    backward of a retained graph (which must not see the first one's in-place writes)."""
+    for p in params:
+        p.grad = None
+    loss = make_loss()
+    loss.sum().backward(retain_graph=True)
+    first = [p.grad.to_dense().clone() for p in params]
+    for p in params:
+        p.grad = None
+    loss.mean().backward()
+    second = [p.grad.to_dense() * loss.shape[0] for p in params]
+    return loss.detach(), first, second
+
+
+@in_interpreter
+@pytest.mark.parametrize("num_true", [1, 3])
+def test_triton_loss_kernels_behind_the_nodes_match_the_torch_path(triton, monkeypatch,
+                                                                    num_true):
+    """SampledSoftmaxLoss (dense and sparse) and the functional loss on CPU tensors, routed
+    to the kernels: the same losses and gradients as the torch path, with accidental hits."""
+    from multisampled.torch import SampledSoftmaxLoss
+
+    C, D, S, B, seed = 60, 8, 40, 7, 2**34 + 9
+    gen = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, C, (B, num_true), generator=gen)
+    x = torch.randn(B, D, generator=gen, requires_grad=True)
+    weights = torch.randn(C, D, generator=gen).requires_grad_(True)
+    biases = torch.randn(C, generator=gen).requires_grad_(True)
+
+    def runs():
+        out = []
+        for sparse in (False, True):
+            module = SampledSoftmaxLoss(C, D, S, num_true=num_true, seed=seed, sparse=sparse)
+            with torch.no_grad():
+                module.weight.copy_(weights)
+                module.bias.copy_(biases)
+            out.append(_loss_and_grads(lambda: module(x, labels),
+                                       [x, module.weight, module.bias]))
+        out.append(_loss_and_grads(lambda: ms.sampled_softmax_loss(
+            weights, biases, labels, x, S, C, num_true=num_true, seed=ms.Generator(seed)),
+            [x, weights, biases]))
+        return out
+
+    calls = {"softmax_ce_forward": 0, "softmax_ce_backward": 0}
+    for name in calls:
+        def counted(*args, _fn=getattr(_torch_triton_ce, name), _name=name, **kwargs):
+            calls[_name] += 1
+            return _fn(*args, **kwargs)
+        monkeypatch.setattr(_torch_triton_ce, name, counted)
+    want = runs()
+    assert calls == {"softmax_ce_forward": 0, "softmax_ce_backward": 0}  # CPU: the torch path
+    monkeypatch.setattr(_torch_triton, "usable", lambda *values: True)
+    got = runs()
+    assert calls == {"softmax_ce_forward": 3, "softmax_ce_backward": 6}, calls
+    for (loss, first, second), (want_loss, want_first, want_second) in zip(got, want):
+        torch.testing.assert_close(loss, want_loss, rtol=1e-5, atol=1e-6)
+        for a, b, c in zip(first, second, want_first):
+            torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(b, c, rtol=1e-5, atol=1e-6)
+    assert any(bool((loss != 0).all()) for loss, _, _ in got)
