@@ -45,18 +45,22 @@ from . import _torch_triton, _torch_triton_ce
 NUMPY_FLOATS = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
 
 
-def _fresh_host_zeros_ok(grad: torch.Tensor, dtype: torch.dtype, device: torch.device) -> bool:
-    """Whether a gradient may be built in ``numpy.zeros`` memory: a plain CPU backward (no
-    ``create_graph``, no compiler, no ``torch.func`` wrapper: those have no storage)."""
-    if device.type != "cpu" or dtype not in NUMPY_FLOATS or torch.is_grad_enabled():
-        return False
-    if torch.compiler.is_compiling():
+def _plain_cpu_backward(grad: torch.Tensor, device: torch.device) -> bool:
+    """Whether this is a plain first-order CPU backward: no ``create_graph``, no compiler, no
+    ``torch.func`` wrapper (those have no storage)."""
+    if device.type != "cpu" or torch.is_grad_enabled() or torch.compiler.is_compiling():
         return False
     try:
         grad.data_ptr()
     except RuntimeError:  # a functorch wrapper, a fake or meta tensor
         return False
     return True
+
+
+def _fresh_host_zeros_ok(grad: torch.Tensor, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether a gradient may be built in ``numpy.zeros`` memory: a plain CPU backward of a
+    NumPy dtype."""
+    return dtype in NUMPY_FLOATS and _plain_cpu_backward(grad, device)
 
 
 class TakeRows(torch.autograd.Function):
@@ -108,21 +112,12 @@ def _accumulates_in_place(leaf, grad: torch.Tensor) -> bool:
     is a plain dense tensor of its own shape and dtype, and no tensor hooks (which would see a
     sparse gradient)."""
     table = None if leaf is None else leaf()
-    if (table is None or table.device.type != "cpu" or torch.is_grad_enabled()
-            or torch.compiler.is_compiling()):
+    if table is None or table._backward_hooks or not _plain_cpu_backward(grad, table.device):
         return False
     held = table.grad
-    if (held is None or type(held) is not torch.Tensor or held.layout != torch.strided
-            or held.shape != table.shape or held.dtype != table.dtype
-            or held.device != table.device or held.requires_grad):
-        return False
-    if table._backward_hooks:
-        return False
-    try:
-        grad.data_ptr()
-    except RuntimeError:  # a functorch wrapper, a fake or meta tensor
-        return False
-    return True
+    return (held is not None and type(held) is torch.Tensor and held.layout == torch.strided
+            and held.shape == table.shape and held.dtype == table.dtype
+            and held.device == table.device and not held.requires_grad)
 
 
 def take_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
