@@ -250,6 +250,22 @@ def _threefry2x32(xp, key0, key1, c0, c1):
     return x0, x1
 
 
+def _first_distinct(classes, s: int, num_classes: int):
+    """:func:`multisampled.kernels.portable_first_distinct` from a per-class table instead of two
+    sorts of the draws: each class's first draw position (``.at[].min``), kept draws ranked by
+    a cumulative sum and scattered to their slots (the torch backend's CPU selection)."""
+    import jax.numpy as jnp
+
+    n = classes.shape[0]
+    pos = jnp.arange(n, dtype=classes.dtype)
+    first = jnp.full((num_classes,), n, dtype=classes.dtype).at[classes].min(pos)
+    is_first = first[classes] == pos
+    # kept draws go to slot rank (1-based); the others to slot 0, ranks beyond s to slot s + 1
+    slot = jnp.minimum(jnp.cumsum(is_first, dtype=classes.dtype) * is_first, s + 1)
+    kept = jnp.full((s + 2,), n, dtype=classes.dtype).at[slot].set(pos)[1:s + 1]
+    return classes[jnp.minimum(kept, n - 1)], kept[s - 1] + 1
+
+
 class Jax(plugin.Backend):
     name = "jax"
     module = "jax"
@@ -304,6 +320,11 @@ class Jax(plugin.Backend):
         from jax.experimental import checkify
 
         checkify.debug_check(condition, message.replace("{", "{{").replace("}", "}}"))
+
+    def first_distinct(self, xp, classes, num_sampled, num_classes):
+        if kernels.table_fits(num_classes, classes.shape[0]):
+            return _first_distinct(classes, num_sampled, num_classes)
+        return kernels.portable_first_distinct(xp, classes, num_sampled, num_classes)
 
     def is_compiling(self) -> bool:
         import jax

@@ -38,10 +38,6 @@ def _torch():
     return torch
 
 
-# first_distinct's per-class table is used up to this many classes (128 MiB), or 16 per draw
-_TABLE_CLASSES = 2**24
-
-
 class Torch(plugin.Backend):
     name = "torch"
     module = "torch"
@@ -190,7 +186,7 @@ class Torch(plugin.Backend):
         # the per-class table costs 8 bytes a class on the CPU, 4 with Triton: for ranges far
         # beyond the draws (up to 2**63 for the uniform sampler) the sort-based selection keeps
         # memory to the draws'
-        if num_classes <= max(_TABLE_CLASSES, 16 * classes.shape[0]):
+        if kernels.table_fits(num_classes, classes.shape[0]):
             from . import _torch_triton
 
             if _torch_triton.usable(classes):  # CUDA tensors, triton installed
@@ -206,7 +202,7 @@ class Torch(plugin.Backend):
         # portable mask keeps memory to the [B, S] comparison
         ids = labels.numel() + candidates.numel()
         if (candidates.device.type == "cpu" and not self.is_compiling()
-                and not _functorch_active() and num_classes <= max(_TABLE_CLASSES, 16 * ids)):
+                and not _functorch_active() and kernels.table_fits(num_classes, ids)):
             from . import _torch_nodes
 
             return _torch_nodes.hit_mask(labels, candidates, num_classes)

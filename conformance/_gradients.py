@@ -166,6 +166,45 @@ class GradientTests(KitBase):
             )
         assert grads[2] is not None, f"{api}: inputs must stay connected to the loss"
 
+    @kit_given(data=st.data(), api=st.sampled_from(["sampled_softmax_loss", "nce_loss"]),
+               remove=st.booleans(), fraction=0.5)
+    def test_gathered_rows(self, data, api, remove):
+        """``gathered=True`` on the rows of ``row_ids``: the reference's loss over the whole
+        table, and the rows' gradients scatter-added at the ids (TF's ``IndexedSlices``) give
+        the reference's table gradient."""
+        p = data.draw(sampled_softmax_problem(dtype=self._grad_dtype(data), shards="none"),
+                      label="problem")
+        dt = p["dtype"]
+        a = self.problem_arrays(p)
+        ids = self.to_numpy(self.api.row_ids(a["labels"], a["sampled_values"],
+                                             backend=self.backend))
+        want_ids = np.concatenate([np.reshape(p["labels"], -1), p["sampled_candidates"]])
+        np.testing.assert_array_equal(ids, want_ids, err_msg="row_ids")
+        rows = dict(a, weights=self.arr(np.asarray(p["weights"])[want_ids], dt),
+                    biases=self.arr(np.asarray(p["biases"])[want_ids], dt))
+        kwargs = dict(num_sampled=p["num_sampled"], remove_accidental_hits=remove,
+                      gathered=True)
+        loss = getattr(self.api, api)(**rows, num_classes=p["num_classes"],
+                                      num_true=p["num_true"], backend=self.backend, **kwargs)
+        reference = getattr(self.reference, api)
+        rtol, atol = self.loss_tolerance(dt, p)
+        self.assert_close(loss, reference(*self.reference_args(p), remove_accidental_hits=remove),
+                          dtype=dt, rtol=rtol, atol=atol, device=a["inputs"],
+                          err_msg=f"{api}(gathered=True)")
+        fn, upstream = self._loss_fn(getattr(self.api, api), p, rows, **kwargs)
+        flat = [rows["weights"], rows["biases"], rows["inputs"]]
+        grads = self.grad_or_skip(fn, *flat)
+        want = getattr(self.reference, api + "_grad")(
+            *self.reference_args(p), remove_accidental_hits=remove, upstream=upstream)
+        for name, g, like, table in (("weights", grads[0], flat[0], want["weights"]),
+                                     ("biases", grads[1], flat[1], want["biases"])):
+            scattered = np.zeros(np.shape(table))
+            np.add.at(scattered, want_ids, self.grad_to_numpy(g, like))
+            np.testing.assert_allclose(scattered, table, rtol=rtol, atol=atol,
+                                       err_msg=f"{api}: the gathered rows' gradients of {name}")
+        self.assert_close(grads[2], np.asarray(want["inputs"], np.float64), dtype=dt, rtol=rtol,
+                          atol=atol, device=flat[2], err_msg="gradient of inputs")
+
     # ------------------------------------------------------------------ Paddle
 
     @kit_given(data=st.data(), remove=st.booleans(), fraction=0.5)

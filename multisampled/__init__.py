@@ -15,6 +15,7 @@ from ._tf_losses import (
     compute_sampled_logits,
     nce_loss,
     rank_sampled_softmax_loss,
+    row_ids,
     sampled_softmax_loss,
 )
 from .samplers import (
@@ -62,6 +63,7 @@ __all__ = [
     "nce_loss",
     "rank_sampled_softmax_loss",
     "reset_streams",
+    "row_ids",
     "sampled_softmax_loss",
     "sampled_softmax_with_cross_entropy",
     "uniform_candidate_sampler",

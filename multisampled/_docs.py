@@ -131,6 +131,10 @@ TEXT = {
     "shard_group": "A ``torch.distributed`` process group or a JAX mesh axis name, over which the "
                    "``num_classes``-row class table is sharded (``weights`` and ``biases`` are "
                    "this rank's shard, and every rank gets the whole result); None: one table.",
+    "gathered": "Keyword only, an extension. True: ``weights`` and ``biases`` are the rows "
+                "``weights[row_ids(labels, sampled_values)]`` and ``biases[...]`` (one array "
+                "each, ``sampled_values`` given, no ``shard_group``), so their gradients are "
+                "the rows' gradients, TF's ``tf.IndexedSlices`` values (:func:`row_ids`).",
     "loss_returns": "The loss of each example, ``[B]``, in the inputs' dtype and backend.",
     "loss_arg_types": _LOSS_ARG_TYPES,
     "loss_shapes": _LOSS_SHAPES,

@@ -84,6 +84,7 @@ class Prepared:
     num_sampled: int
     shard: Any = None  # a multisampled._sharded.Shard with shard_group=, else None
     num_classes: int = 0  # labels and candidates lie in [0, num_classes)
+    gathered: bool = False  # weights/biases are the rows of row_ids(labels, candidates)
 
 
 def _check_not_swapped(ctx: Ctx, labels: Any, inputs: Any) -> None:
@@ -132,6 +133,55 @@ def _check_params(ctx, weights, biases, inputs, num_classes, partition_strategy)
     return weight_shards, weight_rows, bias_shards, bias_rows
 
 
+def _check_gathered_form(ctx, weights, biases, inputs, sampled_values, shard_group):
+    """``(weight_shards, rows, bias_shards, rows)`` of ``gathered=True``: one array each."""
+    if shard_group is not None:
+        raise ValueError("gathered=True cannot be combined with shard_group: the rows of a "
+                         "sharded table are gathered on the rank that holds them")
+    if sampled_values is None:
+        raise ValueError(
+            "gathered=True needs sampled_values: weights and biases are then the rows of "
+            "row_ids(labels, sampled_values), so the candidates must be drawn before the call"
+        )
+    tables = []
+    for name, value, rank, form in (("weights", weights, 2, "[B*T + S, dim]"),
+                                    ("biases", biases, 1, "[B*T + S]")):
+        if value is None or isinstance(value, (list, tuple)):
+            got = "None" if value is None else f"a {type(value).__name__}"
+            raise TypeError(f"{name} must be one array of gathered rows with gathered=True, "
+                            f"got {got}")
+        arr = named_array(ctx, name, value)
+        check_floating(ctx, name, arr)
+        check_rank(name, arr, rank, form + " (the rows of row_ids(labels, sampled_values))")
+        tables.append(arr)
+    dim = int(inputs.shape[1])
+    if int(tables[0].shape[1]) != dim:
+        raise ValueError(
+            f"weights must have shape [B*T + S, dim] with dim = inputs.shape[1] = {dim} with "
+            f"gathered=True, got shape {list(tables[0].shape)}"
+        )
+    return [tables[0]], static_dim(tables[0], 0), [tables[1]], static_dim(tables[1], 0)
+
+
+def check_rows(shards: tuple, labels: Any, candidates: Any) -> None:
+    """``gathered=True``: ``weights``/``biases`` have one row per id of ``row_ids(labels,
+    candidates)``, ``B*T + S``, where those sizes are known (a traced batch size is checked by
+    the framework's shapes)."""
+    batch = static_dim(labels, 0)
+    if batch is None:
+        return
+    size = batch * int(labels.shape[1])
+    expected = size + int(candidates.shape[0])
+    for name, rows, form in (("weights", shards[1], "[B*T + S, dim]"),
+                             ("biases", shards[3], "[B*T + S]")):
+        if rows is not None and rows != expected:
+            raise ValueError(
+                f"{name} must have {form} = {expected} rows with gathered=True (the rows of "
+                f"row_ids(labels, sampled_values): {size} labels, then "
+                f"{int(candidates.shape[0])} candidates), got {rows}"
+            )
+
+
 def check_sampled_values(
     ctx: Ctx,
     sampled_values: Any,
@@ -172,9 +222,12 @@ def check_sampled_values(
         )
     check_floating(ctx, names[1], true_count)
     check_floating(ctx, names[2], sampled_count)
-    target = (1 if batch is None else batch, num_true)
     true_shape = tuple(1 if static_size(n) is None else static_size(n)
                        for n in true_count.shape)
+    # a batch not known while tracing: any batch of the counts (the framework's shapes check
+    # it against the inputs' when the function runs)
+    traced_batch = true_shape[0] if len(true_shape) == 2 else 1
+    target = (traced_batch if batch is None else batch, num_true)
     if counts_used and not broadcasts_to(true_shape, target):
         raise ValueError(
             f"{names[1]} must broadcast to [batch_size, num_true] = {list(target)}, got shape "
@@ -219,19 +272,24 @@ def prepare(
     min_len: Optional[int] = None,
     counts_used: bool = True,
     shard_group: Any = None,
+    gathered: Any = False,
 ) -> Prepared:
     """Everything a TF-named loss checks before its math, in TF's order (SEMANTICS 12).
 
     With ``shard_group``, ``weights``/``biases`` are this rank's shard of a ``num_classes``-row
-    table (:mod:`multisampled._sharded`), and every rank must draw the same candidates."""
+    table (:mod:`multisampled._sharded`), and every rank must draw the same candidates. With
+    ``gathered``, they are the rows of ``row_ids(labels, sampled_values)`` (:func:`check_rows`)."""
     num_sampled = check_positive_int("num_sampled", num_sampled)
     num_classes = check_positive_int("num_classes", num_classes)
     num_true = check_positive_int("num_true", num_true)
     remove_accidental_hits = check_bool("remove_accidental_hits", remove_accidental_hits)
     # seed is only forwarded to the default sampler, which validates it
+    gathered = check_bool("gathered", gathered)
     labels, inputs = check_inputs_and_labels(ctx, labels, inputs, num_true)
     shard = None
-    if shard_group is None:
+    if gathered:
+        shards = _check_gathered_form(ctx, weights, biases, inputs, sampled_values, shard_group)
+    elif shard_group is None:
         shards = _check_params(ctx, weights, biases, inputs, num_classes, partition_strategy)
     else:
         shard, weights, biases = check_shard(ctx, shard_group, weights, biases, num_classes,
@@ -266,9 +324,11 @@ def prepare(
         check_values=not from_sampler,
         counts_used=counts_used,
     )
+    if gathered:
+        check_rows(shards, labels, sampled_values[0])
     return Prepared(
         inputs, labels, *shards, partition_strategy, sampled_values, num_true, num_sampled, shard,
-        num_classes,
+        num_classes, gathered,
     )
 
 

@@ -15,11 +15,13 @@ from typing import Any, Optional, Union
 from ._checks import (
     check_bool,
     check_floating,
+    check_integer_ids,
     check_non_negative_int,
     check_nonzero,
     check_nonzero_scalar,
     check_positive_int,
     check_rank,
+    named_array,
 )
 from ._context import Ctx, context
 from ._docs import fill
@@ -27,7 +29,7 @@ from ._guard import public
 from ._math import cast, compute_dtype, logsumexp, nce, sampled_logit_parts
 from . import _sharded as sharded
 from ._partition import STRATEGIES, embedding_lookup
-from ._tf_args import Prepared, check_argument_forms, prepare
+from ._tf_args import SAMPLED_VALUE_NAMES, Prepared, check_argument_forms, prepare
 from ._types import Array, ClassTable, SampledValues, Seed
 
 
@@ -38,7 +40,9 @@ def _gather_rows(ctx: Ctx, p: Prepared, candidates: Any):
     xp = ctx.xp
     ids = xp.concat([xp.reshape(p.labels, (-1,)), candidates])
     owned = None
-    if p.shard is None:
+    if p.gathered:  # the caller gathered them: their gradients are the rows' gradients
+        all_w, all_b = p.weight_shards[0], p.bias_shards[0]
+    elif p.shard is None:
         all_w = embedding_lookup(ctx, p.weight_shards, p.weight_rows, ids, p.partition_strategy)
         all_b = embedding_lookup(ctx, p.bias_shards, p.bias_rows, ids, p.partition_strategy)
     else:
@@ -91,9 +95,60 @@ def _softmax_loss(ctx: Ctx, p: Prepared, sampled_values: tuple, remove: bool) ->
     return cast(xp, loss, p.inputs.dtype)
 
 
+@fill
+def row_ids(labels: Array, sampled_values: SampledValues, *,
+            backend: Optional[str] = None) -> Array:
+    """The class ids of the rows a loss with ``gathered=True`` takes:
+    ``concat([reshape(labels, [-1]), sampled_values[0]])``, ``[B*T + S]`` in the index dtype.
+
+    TF differentiates its gather of the table into ``tf.IndexedSlices``: the gradients of the
+    gathered rows, with no dense ``[C, D]`` array. Frameworks whose gather gradient is dense
+    (JAX; torch's functional API and ``torch.compile``) get the same by gathering the rows
+    themselves and differentiating with respect to them::
+
+        ids = ms.row_ids(labels, sampled)
+        loss = ms.sampled_softmax_loss(weights[ids], biases[ids], labels, inputs, S, C,
+                                       sampled_values=sampled, gathered=True)
+
+    The gradient of ``weights[ids]`` is then the ``values`` of TF's ``IndexedSlices`` with
+    ``indices=ids``; a repeated id has one row per occurrence, whose gradients add up
+    (``weights.at[ids].add(g)`` in JAX, ``index_add_`` in torch). The loss equals the call
+    with the whole table.
+
+    Args:
+        labels: {labels}
+        sampled_values: {sampled_triple}
+        backend: {backend}
+
+    Returns:
+        ``[B*T + S]`` class ids, in the index dtype of the labels' backend.
+
+    Raises:
+        TypeError: ``labels`` or the candidates not integer arrays; ``sampled_values`` not a
+            triple of arrays; arrays of two frameworks.
+        ValueError: ``labels`` not rank 2 or the candidates not rank 1; an unknown backend.
+        ImportError: {import_error}
+    """
+    check_argument_forms(labels, labels, sampled_values)
+    if sampled_values is None:
+        raise TypeError("sampled_values must be a tuple (sampled_candidates, "
+                        "true_expected_count, sampled_expected_count), got None")
+    ctx = context(labels, sampled_values, backend=backend)
+    xp = ctx.xp
+    ids = []
+    for name, value, rank, form in (("labels", labels, 2, "[batch_size, num_true]"),
+                                    (SAMPLED_VALUE_NAMES[0], sampled_values[0], 1,
+                                     "[num_sampled]")):
+        arr = named_array(ctx, name, value)
+        check_integer_ids(ctx, name, arr)
+        check_rank(name, arr, rank, form)
+        ids.append(xp.reshape(cast(xp, arr, ctx.index_dtype), (-1,)))
+    return xp.concat(ids)
+
+
 def _prepared(weights, biases, labels, inputs, num_sampled, num_classes, num_true,
               sampled_values, remove_accidental_hits, partition_strategy, seed, backend,
-              shard_group, subtract_log_q=True) -> tuple:
+              shard_group, subtract_log_q=True, gathered=False) -> tuple:
     """``(ctx, Prepared, subtract_log_q)`` for the TF losses, checked in TF's order."""
     check_argument_forms(labels, inputs, sampled_values)
     ctx = context(weights, biases, labels, inputs, sampled_values, backend=backend)
@@ -102,7 +157,7 @@ def _prepared(weights, biases, labels, inputs, num_sampled, num_classes, num_tru
                 num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
                 sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
                 partition_strategy=partition_strategy, seed=seed, backend=backend,
-                counts_used=subtract_log_q, shard_group=shard_group)
+                counts_used=subtract_log_q, shard_group=shard_group, gathered=gathered)
     return ctx, p, subtract_log_q
 
 
@@ -113,7 +168,7 @@ def compute_sampled_logits(
     num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
     subtract_log_q: bool = True, remove_accidental_hits: bool = False,
     partition_strategy: str = "div", name: Optional[str] = None, seed: Optional[Seed] = None,
-    *, backend: Optional[str] = None, shard_group: Any = None,
+    *, backend: Optional[str] = None, shard_group: Any = None, gathered: bool = False,
 ) -> tuple[Array, Array]:
     """TF's ``_compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes,
     num_true=1, sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
@@ -149,6 +204,7 @@ def compute_sampled_logits(
         seed: {loss_seed}
         backend: {backend}
         shard_group: {shard_group}
+        gathered: {gathered}
 
     Returns:
         ``(logits, labels)``: two arrays ``[B, T+S]`` of the inputs' dtype and backend: the
@@ -164,7 +220,8 @@ def compute_sampled_logits(
     del name
     ctx, p, subtract_log_q = _prepared(
         weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-        remove_accidental_hits, partition_strategy, seed, backend, shard_group, subtract_log_q)
+        remove_accidental_hits, partition_strategy, seed, backend, shard_group, subtract_log_q,
+        gathered)
     xp = ctx.xp
     true_logits, sampled_logits, owned = _logit_parts(
         ctx, p, p.sampled_values, subtract_log_q, bool(remove_accidental_hits))
@@ -185,7 +242,7 @@ def sampled_softmax_loss(
     num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
     remove_accidental_hits: bool = True, seed: Optional[Seed] = None,
     name: Optional[str] = "sampled_softmax_loss", *, partition_strategy: str = "div",
-    backend: Optional[str] = None, shard_group: Any = None,
+    backend: Optional[str] = None, shard_group: Any = None, gathered: bool = False,
 ) -> Array:
     """``tf.nn.sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
     num_true=1, sampled_values=None, remove_accidental_hits=True, seed=None,
@@ -218,6 +275,7 @@ def sampled_softmax_loss(
         partition_strategy: {div_layout}
         backend: {backend}
         shard_group: {shard_group}
+        gathered: {gathered}
 
     Returns:
         {loss_returns}
@@ -231,7 +289,8 @@ def sampled_softmax_loss(
     del name
     ctx, p, _ = _prepared(
         weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-        remove_accidental_hits, partition_strategy, seed, backend, shard_group)
+        remove_accidental_hits, partition_strategy, seed, backend, shard_group,
+        gathered=gathered)
     return _softmax_loss(ctx, p, p.sampled_values, bool(remove_accidental_hits))
 
 
@@ -242,7 +301,7 @@ def nce_loss(
     num_classes: int, num_true: int = 1, sampled_values: Optional[SampledValues] = None,
     remove_accidental_hits: bool = False, name: Optional[str] = "nce_loss", *,
     seed: Optional[Seed] = None, partition_strategy: str = "div", backend: Optional[str] = None,
-    shard_group: Any = None,
+    shard_group: Any = None, gathered: bool = False,
 ) -> Array:
     """``tf.nn.nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
     sampled_values=None, remove_accidental_hits=False, name="nce_loss")`` (TF 2.x order),
@@ -268,6 +327,7 @@ def nce_loss(
         partition_strategy: {div_layout}
         backend: {backend}
         shard_group: {shard_group}
+        gathered: {gathered}
 
     Returns:
         {loss_returns}
@@ -281,7 +341,8 @@ def nce_loss(
     del name
     ctx, p, _ = _prepared(
         weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-        remove_accidental_hits, partition_strategy, seed, backend, shard_group)
+        remove_accidental_hits, partition_strategy, seed, backend, shard_group,
+        gathered=gathered)
     true_logits, sampled_logits, owned = _logit_parts(
         ctx, p, p.sampled_values, True, bool(remove_accidental_hits))
     if owned is None:

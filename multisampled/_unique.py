@@ -37,6 +37,18 @@ MAX_BLOCK = 2**22  # draws per block (memory bound); a block also holds at least
 _block_sizes: dict = {}
 
 
+#: Class ranges up to which a backend's per-class table (a ``[num_classes]`` array of positions,
+#: 4 to 8 bytes a class) may replace a sort of the draws, or 16 times the ids involved if more:
+#: beyond it a sort keeps memory to the draws' (:func:`table_fits`).
+TABLE_CLASSES = 2**24
+
+
+def table_fits(num_classes: int, ids: int) -> bool:
+    """Whether a per-class table of ``num_classes`` entries is within :data:`TABLE_CLASSES`
+    (or 16 entries per id of the ``ids`` it indexes)."""
+    return num_classes <= max(TABLE_CLASSES, 16 * ids)
+
+
 def block_size(tail_masses: Array, s: int) -> int:
     """Draws that hold ``s`` distinct classes except with probability < 1e-12.
 

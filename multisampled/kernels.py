@@ -8,7 +8,8 @@ checked against these by the conformance kit.
 Random numbers (Threefry-2x32, integer-only mapping of draws to classes):
     :func:`threefry2x32`, :func:`uniform_int`, :func:`search_cdf`, :func:`cdf_thresholds`.
 Unique sampling (TF's loop): :func:`block_size`, :func:`first_new_positions`,
-    :func:`portable_first_distinct`, and the expected counts :func:`expected_count`.
+    :func:`portable_first_distinct` (or a backend's per-class table, where :func:`table_fits`), and
+    the expected counts :func:`expected_count`.
 The TF loss math on gathered rows: :func:`compute_dtype`, :func:`sampled_logit_parts`,
     :func:`softmax_cross_entropy`, :func:`sampled_softmax`, :func:`sigmoid_terms`,
     :func:`nce`, :func:`logsumexp`, and the accidental hits :func:`hit_mask`.
@@ -31,11 +32,13 @@ from ._math import (
 from ._rng import cdf_thresholds, search_cdf, threefry2x32, uniform_int
 from ._unique import (
     BLOCK_FAILURE_PROBABILITY,
+    TABLE_CLASSES,
     block_bound,
     block_size,
     expected_count,
     first_new_positions,
     portable_first_distinct,
+    table_fits,
 )
 
 from .samplers import fixed_unigram_plan  # noqa: E402
@@ -64,6 +67,8 @@ __all__ = [
     "sigmoid_terms",
     "softmax_cross_entropy",
     "table_plan",
+    "TABLE_CLASSES",
+    "table_fits",
     "threefry2x32",
     "uniform_int",
 ]

@@ -15,6 +15,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -489,6 +491,41 @@ def test_bad_labels_raise_eagerly_and_are_clipped_under_jit():
                                               ref_sampled(clipped))
     np.testing.assert_allclose(host(got), expected, rtol=1e-5, atol=1e-5)
 
-# The conformance kit runs on JAX through tests/test_conformance.py when MULTISAMPLED_BACKEND=jax
-# (`tox -e jax`); it is left out of the default run because eager JAX compiles every operation
-# for every new shape (about 17 minutes on 2 CPU cores).
+
+# --------------------------------------------------------------------------- unique selection
+
+
+def _first_distinct_rule(classes, s):
+    """TF's rule, stated independently: keep a draw iff its class is new; ``(kept, tries)``
+    with ``tries = n + 1`` when fewer than ``s`` classes are distinct."""
+    seen, kept = set(), []
+    for i, c in enumerate(classes):
+        if c not in seen:
+            seen.add(c)
+            kept.append(c)
+            if len(kept) == s:
+                return kept, i + 1
+    return kept, len(classes) + 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), num_classes=st.integers(1, 40), s=st.integers(1, 12),
+       table=st.booleans())
+def test_first_distinct_per_class_table_is_tf_rule(data, num_classes, s, table):
+    """The backend's selection under jit (the per-class table; with ``table=False`` the
+    portable sorts, past :func:`multisampled.kernels.table_fits`) keeps TF's first
+    occurrences, and a short block gives ``num_tries = n + 1`` with the last draw filling."""
+    from multisampled import kernels
+
+    n = data.draw(st.integers(s, 60), label="n")  # a block holds at least s draws
+    classes = data.draw(st.lists(st.integers(0, num_classes - 1), min_size=n, max_size=n),
+                        label="classes")
+    backend = plugin_module.Jax()
+    with pytest.MonkeyPatch.context() as m:
+        if not table:
+            m.setattr(kernels, "table_fits", lambda num, ids: False)
+        got, tries = jax.jit(lambda c: backend.first_distinct(jnp, c, s, num_classes))(
+            jnp.asarray(classes, dtype=jnp.int32))
+    want, want_tries = _first_distinct_rule(classes, s)
+    assert int(tries) == want_tries
+    assert host(got).tolist() == want + [classes[-1]] * (s - len(want))
