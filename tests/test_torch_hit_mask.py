@@ -14,7 +14,7 @@ import array_api_compat.torch as xtorch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from multisampled import plugin  # noqa: E402
+from multisampled import _unique, plugin  # noqa: E402
 from multisampled.backends import _torch_nodes  # noqa: E402
 from multisampled.backends import torch as torch_backend  # noqa: E402
 
@@ -59,10 +59,13 @@ def test_the_portable_default_is_the_kernel_mask():
 
 
 def test_ids_beyond_the_table_bound_use_the_portable_mask(monkeypatch):
-    monkeypatch.setattr(torch_backend, "_TABLE_CLASSES", 4)
     lab = torch.tensor([[100], [5]])
     cand = torch.tensor([5, 100, 7])
-    got = torch_backend.BACKEND.hit_mask(xtorch, lab, cand, 2**40)
+    assert hasattr(torch_backend.BACKEND.hit_mask(xtorch, lab, cand, 200),
+                   "_multisampled_hit_positions")  # within the bound: the table
+    # with the bound at 4, 200 classes exceed it and the ids' 16 * 5: the table is not built
+    monkeypatch.setattr(_unique, "TABLE_CLASSES", 4)
+    got = torch_backend.BACKEND.hit_mask(xtorch, lab, cand, 200)
     assert not hasattr(got, "_multisampled_hit_positions")
     np.testing.assert_array_equal(got.numpy(), mask_reference(lab.tolist(), cand.tolist()))
 
